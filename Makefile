@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine:
+#   make reproduce   create .venv, then run the main job (demo + every notebook in quick mode)
+#   make test        create .venv, then run the test suite
+# Data directory: $TT_RNN_DATA (default ./data); MNIST / CIFAR-10 are downloaded there by
+# torchvision when missing and the network allows.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+
+.PHONY: reproduce test venv pdf benchmark clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt scripts/setup.sh
+	bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
+	touch $@
+
+reproduce: $(STAMP)
+	$(PY) -m tt_rnn.demo
+	$(PY) scripts/run_notebooks.py --quick --output-dir build/notebooks
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/bench_networks.py
+
+clean:
+	rm -rf build .pytest_cache

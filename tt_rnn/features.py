@@ -1,0 +1,98 @@
+"""Patches and per-patch feature maps ``f_theta(x_t)``: images -> ``(batch, d, m)``.
+
+Patch order
+-----------
+An image of shape ``(C, H, W)`` is cut into non-overlapping ``k x k`` patches, numbered in
+row-major order: patch ``t`` covers rows ``(t // (W/k)) k ...`` and columns ``(t % (W/k)) k ...``,
+so ``t = 0`` is the top-left patch and ``t = 1`` its right neighbour. Inside a patch, pixels are
+flattened in ``(channel, row, column)`` order. ``d = (H/k)(W/k)``.
+
+Every feature map here acts on each patch alone (patches interact only through the tensor
+network that follows), and all patches share the map's weights, as in Khrulkov et al. (2018).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["extract_patches", "LinearReLUFeatures", "ConvPatchFeatures", "make_feature_map"]
+
+
+def _check_images(images, patch_size: int, in_channels: int | None = None) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (batch, C, H, W), got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (batch, C, H, W), got shape {tuple(images.shape)}")
+    if not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
+    _, c, h, w = images.shape
+    if in_channels is not None and c != in_channels:
+        raise ValueError(f"expected {in_channels} channels, got images of shape {tuple(images.shape)}")
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"image size {h}x{w} is not divisible by patch_size = {patch_size}")
+
+
+def extract_patches(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """``(batch, C, H, W)`` -> ``(batch, d, C k k)``, patches in row-major order (module docs)."""
+    _check_images(images, patch_size)
+    b, c, h, w = images.shape
+    k = patch_size
+    patches = images.reshape(b, c, h // k, k, w // k, k).permute(0, 2, 4, 1, 3, 5)
+    return patches.reshape(b, (h // k) * (w // k), c * k * k)
+
+
+class LinearReLUFeatures(nn.Module):
+    """``f(x) = ReLU(A x + b)`` on each flattened ``k x k`` patch (Khrulkov et al. 2018).
+
+    Implemented as a convolution with kernel = stride = ``k``, which is exactly the same affine
+    map applied to every non-overlapping patch, followed by a row-major flatten.
+    """
+
+    def __init__(self, patch_size: int, in_channels: int, m: int, *, dropout: float = 0.0):
+        super().__init__()
+        self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
+        self.conv = nn.Conv2d(in_channels, m, kernel_size=patch_size, stride=patch_size)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, self.patch_size, self.in_channels)
+        out = torch.relu(self.conv(images))  # (B, m, H/k, W/k)
+        return self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, m), row-major patches
+
+
+class ConvPatchFeatures(nn.Module):
+    """A small CNN applied to each ``k x k`` patch on its own (zero padding at the patch border).
+
+    Two ``3 x 3`` convolutions with ``hidden`` channels and ReLU, global average pooling over the
+    patch, then ``Linear(hidden, m)`` and ReLU. Patches are folded into the batch, so no
+    information crosses a patch boundary.
+    """
+
+    def __init__(self, patch_size: int, in_channels: int, m: int, *, hidden: int = 32,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, m), nn.ReLU())
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, self.patch_size, self.in_channels)
+        b, c = images.shape[:2]
+        k = self.patch_size
+        patches = extract_patches(images, k)  # (B, d, C k k)
+        d = patches.shape[1]
+        out = self.body(patches.reshape(b * d, c, k, k))  # each patch is its own mini-image
+        return self.dropout(out.view(b, d, self.m))
+
+
+def make_feature_map(kind: str, patch_size: int, in_channels: int, m: int, **kwargs) -> nn.Module:
+    """``"linear"`` (ReLU(Ax + b) per patch) or ``"conv"`` (small per-patch CNN)."""
+    if kind == "linear":
+        return LinearReLUFeatures(patch_size, in_channels, m, **kwargs)
+    if kind == "conv":
+        return ConvPatchFeatures(patch_size, in_channels, m, **kwargs)
+    raise ValueError(f"unknown feature map {kind!r}; choose 'linear' or 'conv'")

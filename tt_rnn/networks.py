@@ -1,0 +1,372 @@
+"""Score-function networks: shallow CP, Tensor-Train (distinct or ONE shared inner core), and HT.
+
+Every network maps a batch of ``d`` feature vectors ``f(x_1), ..., f(x_d)`` (a tensor of shape
+``(batch, d, m)``) to class scores
+
+.. math:: h_y(x_1, \\dots, x_d) = \\sum_{i_1 \\dots i_d} A^y[i_1, \\dots, i_d] \\prod_t f(x_t)[i_t],
+
+and differs only in how the coefficient tensor ``A^y`` is parametrised: a CP decomposition
+(shallow network, Cohen et al. 2016), a Tensor Train (recurrent network, Khrulkov et al. 2018),
+or a Hierarchical Tucker tree (deep convolutional arithmetic circuit, Cohen et al. 2016).
+
+Where is the TT recurrence?  :meth:`TTNetwork._sequential_product` (one step per input, the
+RNN view) and :meth:`TTNetwork._tree_product` (the same product of step matrices, in log depth).
+
+What the logits are
+-------------------
+A product of ``d`` bilinear maps over- or underflows float32 long before ``d = 784``. Every
+network therefore rescales its intermediate state after each step (or tree level) to unit
+root-mean-square entries and accumulates the logarithm of the factors it divided by. The
+``forward`` output is
+
+.. math:: \\text{logits}_y(X) = h_y(X) / c(X), \\qquad c(X) = \\prod_\\text{steps} s_\\text{step}(X) > 0,
+
+with ``log c(X)`` returned on request (``return_log_scale=True``). ``c(X)`` is one positive number
+per sample, the same for every class ``y``, so ``argmax_y logits_y = argmax_y h_y`` and the
+decision function is exactly the network's. Softmax and cross-entropy are taken on these
+rescaled scores (a per-sample temperature); :meth:`ScoreNetwork.score` returns the unscaled
+``h_y`` for tests at small d.
+
+References
+----------
+.. [1] N. Cohen, O. Sharir, A. Shashua, "On the expressive power of deep learning: a tensor
+       analysis", COLT 2016.
+.. [2] V. Khrulkov, A. Novikov, I. Oseledets, "Expressive power of recurrent neural networks",
+       ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ScoreNetwork",
+    "CPNetwork",
+    "TTNetwork",
+    "HTNetwork",
+    "ScoreClassifier",
+    "make_network",
+    "count_parameters",
+    "check_features",
+    "NETWORK_KINDS",
+]
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable scalars (a shared core counts once)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def check_features(features, d: int, m: int, check_finite: bool = True) -> None:
+    """Raise a clear error unless ``features`` is a finite float tensor of shape ``(batch, d, m)``."""
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(f"features must be a torch.Tensor of shape (batch, {d}, {m}), "
+                        f"got {type(features).__name__}")
+    if not features.is_floating_point():
+        raise TypeError(f"features must be a floating tensor, got dtype {features.dtype}")
+    if features.ndim != 3:
+        raise ValueError(f"features must have shape (batch, d, m) = (batch, {d}, {m}), "
+                         f"got shape {tuple(features.shape)}")
+    if features.shape[1] != d:
+        raise ValueError(f"network expects d = {d} inputs, got features of shape {tuple(features.shape)} "
+                         f"(d = {features.shape[1]})")
+    if features.shape[2] != m:
+        raise ValueError(f"network expects feature size m = {m}, got features of shape "
+                         f"{tuple(features.shape)} (m = {features.shape[2]})")
+    if features.shape[0] == 0:
+        raise ValueError("features have batch size 0")
+    if check_finite and not bool(torch.isfinite(features).all()):
+        bad = int((~torch.isfinite(features)).sum())
+        raise ValueError(f"features contain {bad} non-finite (NaN or Inf) entries")
+
+
+def _check_sizes(**sizes) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    for name, value in sizes.items():
+        minimum = 2 if name == "d" else 1
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {name} = {value}")
+
+
+def _rescale(x: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
+    """Divide ``x`` by the root-mean-square of its entries over ``dims``.
+
+    Returns the rescaled ``x`` and the log of the factors, with the reduced ``dims`` removed.
+    An exactly-zero state (e.g. a ReLU feature vector that is all zero) is left as it is, with
+    factor 1: the score is then exactly 0 and both values and gradients stay finite. The inner
+    ``where`` keeps ``sqrt`` away from 0, whose infinite derivative would otherwise turn the
+    masked gradient into NaN.
+    """
+    mean_square = x.square().mean(dim=dims, keepdim=True)
+    nonzero = mean_square > 0
+    rms = torch.where(nonzero, mean_square, torch.ones_like(mean_square)).sqrt()
+    return x / rms, rms.log().sum(dim=dims)
+
+
+class ScoreNetwork(nn.Module):
+    """Base class: ``d`` inputs of size ``m`` -> ``num_classes`` rescaled scores (see module docs)."""
+
+    def __init__(self, d: int, m: int, num_classes: int):
+        super().__init__()
+        _check_sizes(d=d, m=m, num_classes=num_classes)
+        self.d, self.m, self.num_classes = d, m, num_classes
+        self.check_finite = True
+
+    def forward(self, features: torch.Tensor, return_log_scale: bool = False):
+        """Rescaled scores ``h_y / c`` of shape ``(batch, num_classes)``, and ``log c`` of shape ``(batch,)`` if asked."""
+        check_features(features, self.d, self.m, self.check_finite)
+        logits, log_scale = self._forward(features)
+        return (logits, log_scale) if return_log_scale else logits
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        """The unscaled score ``h_y(X) = <A^y, f(x_1) x ... x f(x_d)>`` (overflows for large d)."""
+        logits, log_scale = self.forward(features, return_log_scale=True)
+        return logits * log_scale.exp().unsqueeze(1)
+
+    def coefficient_tensor(self) -> torch.Tensor:
+        """Dense ``A`` of shape ``(num_classes, m, ..., m)``; only for small ``m ** d``."""
+        if self.m ** self.d * self.num_classes > 50_000_000:
+            raise ValueError(f"the dense coefficient tensor has {self.num_classes} x {self.m}^{self.d} "
+                             "entries; too large to form")
+        return self._coefficient_tensor()
+
+    def n_parameters(self) -> int:
+        return count_parameters(self)
+
+    def _forward(self, features):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _coefficient_tensor(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class CPNetwork(ScoreNetwork):
+    """Shallow network: ``h_y = sum_rho lambda[rho, y] prod_t <a[t, :, rho], f(x_t)>`` (CP rank ``rank``).
+
+    Parameters ``a`` of shape ``(d, m, rank)`` (one weight vector per position and component,
+    as in Cohen et al.'s shallow network with unshared 1x1 convolutions) and ``weights`` of shape
+    ``(rank, num_classes)``.
+
+    Initialisation: ``a ~ N(0, 1/m)`` so each ``<a, f>`` has the mean square of the features'
+    entries; after rescaling the product has unit-RMS entries, and ``weights ~ N(0, 1/rank)``
+    gives logits of variance about 1.
+    """
+
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, device=None, dtype=None):
+        super().__init__(d, m, num_classes)
+        _check_sizes(rank=rank)
+        self.rank = rank
+        kw = dict(device=device, dtype=dtype)
+        self.a = nn.Parameter(torch.randn(d, m, rank, **kw) / math.sqrt(m))
+        self.weights = nn.Parameter(torch.randn(rank, num_classes, **kw) / math.sqrt(rank))
+
+    def _forward(self, features):
+        # (d, B, m) @ (d, m, R) -> (d, B, R): all d inner products in one batched matmul.
+        z = torch.bmm(features.transpose(0, 1), self.a).transpose(0, 1)  # (B, d, R)
+        log_scale = features.new_zeros(features.shape[0])
+        # Pairwise tree product over positions, rescaling each node: log2(d) vectorised steps.
+        while z.shape[1] > 1:
+            carry = z[:, -1:] if z.shape[1] % 2 else None
+            z = z[:, 0:-1:2] * z[:, 1::2] if carry is not None else z[:, 0::2] * z[:, 1::2]
+            if carry is not None:
+                z = torch.cat([z, carry], dim=1)
+            z, s = _rescale(z, dims=2)
+            log_scale = log_scale + s.sum(1)
+        return z[:, 0] @ self.weights, log_scale
+
+    def _coefficient_tensor(self):
+        full = self.a[0]  # (m, R)
+        for t in range(1, self.d):
+            full = (full.unsqueeze(1) * self.a[t].unsqueeze(0)).reshape(-1, self.rank)
+        full = full @ self.weights  # (m^d, C)
+        return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+
+class TTNetwork(ScoreNetwork):
+    """Recurrent (Tensor-Train) network: ``h_t = G_t(f(x_t), h_{t-1})``, a bilinear map per step.
+
+    Cores: first ``(m, rank)``, inner ``(rank, m, rank)`` — ``d - 2`` distinct ones, or ONE
+    shared by every step when ``shared=True`` (the recurrent network with shared weights, whose
+    coefficient tensors form :math:`M^{eq}`) — and last ``(rank, m, num_classes)``: the last core
+    carries the class outputs, ``A^y = G_1 G_2 ... G_{d-1} G_d[..., y]``.
+
+    Parameters
+    ----------
+    product : {"sequential", "tree"}
+        ``"sequential"``: one step per input. Per step the state ``(B, r)`` meets the core as a
+        single matrix product ``(B, r) @ (r, m r)`` and the result ``(B, m, r)`` is contracted
+        with the features by a batched ``(1, m) @ (m, r)`` product: ``2 m r^2`` FLOPs per sample
+        and step, and no ``(B, r, r)`` matrix per sample and step. Best on CPU.
+        ``"tree"``: form all step matrices ``M_t = sum_i f(x_t)[i] G[:, i, :]`` (``(B, d-2, r, r)``)
+        and multiply neighbours pairwise in ``ceil(log2 d)`` batched matmuls. It does
+        ``r / m`` times more FLOPs but launches ``O(log d)`` kernels instead of ``O(d)``, which
+        wins on a GPU for long sequences.
+
+    Initialisation (variance arithmetic): with ``G ~ N(0, 1/(r_in m))`` (``r_in = 1`` for the
+    first core) one step gives ``E h'_b^2 = sum_{a,i} E G^2 h_a^2 f_i^2 = ms(h) ms(f)``, where
+    ``ms`` is the mean square entry. The state is rescaled to ``ms(h) = 1`` after each step, so
+    logits have variance ``ms(f(x_d))`` at initialisation, for any d.
+    """
+
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, shared: bool = False,
+                 product: str = "sequential", device=None, dtype=None):
+        super().__init__(d, m, num_classes)
+        _check_sizes(rank=rank)
+        if product not in ("sequential", "tree"):
+            raise ValueError(f"product must be 'sequential' or 'tree', got {product!r}")
+        self.rank, self.shared, self.product = rank, bool(shared), product
+        kw = dict(device=device, dtype=dtype)
+        r = rank
+        self.first_core = nn.Parameter(torch.randn(m, r, **kw) / math.sqrt(m))
+        n_inner = 1 if shared else d - 2
+        self.inner_cores = nn.Parameter(torch.randn(n_inner, r, m, r, **kw) / math.sqrt(r * m))
+        self.last_core = nn.Parameter(torch.randn(r, m, num_classes, **kw) / math.sqrt(r * m))
+
+    def inner_core(self, t: int) -> torch.Tensor:
+        """The core used at inner step ``t`` (``1 <= t <= d - 2``, 0-based position)."""
+        return self.inner_cores[0] if self.shared else self.inner_cores[t - 1]
+
+    def _forward(self, features):
+        steps = features.transpose(0, 1)  # (d, B, m): contiguous per-step slices below
+        steps = steps.contiguous()
+        h = steps[0] @ self.first_core  # (B, r)
+        h, log_scale = _rescale(h, dims=1)
+        if self.d > 2:
+            if self.product == "tree":
+                h, s = self._tree_product(h, steps[1:-1])
+            else:
+                h, s = self._sequential_product(h, steps[1:-1])
+            log_scale = log_scale + s
+        return self._contract(h, steps[-1], self.last_core), log_scale
+
+    @staticmethod
+    def _contract(h, f, core):
+        """``out[b, c] = sum_{a, i} h[b, a] core[a, i, c] f[b, i]`` as one matmul then one bmm."""
+        batch, (r, m, r_out) = h.shape[0], core.shape
+        hm = (h @ core.reshape(r, m * r_out)).view(batch, m, r_out)
+        return torch.bmm(f.unsqueeze(1), hm).squeeze(1)
+
+    def _sequential_product(self, h, inner_steps):
+        """The TT recurrence, one rescaled bilinear step per inner input."""
+        log_scale = h.new_zeros(h.shape[0])
+        for t, f in enumerate(inner_steps, start=1):
+            h, s = _rescale(self._contract(h, f, self.inner_core(t)), dims=1)
+            log_scale = log_scale + s
+        return h, log_scale
+
+    def _tree_product(self, h, inner_steps):
+        """``h M_1 M_2 ... M_{d-2}`` with the matrix product taken as a pairwise tree."""
+        n_steps, batch, m = inner_steps.shape
+        r = self.rank
+        cores = self.inner_cores.permute(0, 2, 1, 3).reshape(-1, m, r * r)  # (1 or d-2, m, r*r)
+        if self.shared:
+            mats = (inner_steps.reshape(-1, m) @ cores[0]).view(n_steps, batch, r, r)
+        else:
+            mats = torch.bmm(inner_steps, cores).view(n_steps, batch, r, r)
+        mats, log_scale = _rescale(mats, dims=(2, 3))
+        log_scale = log_scale.sum(0)
+        while mats.shape[0] > 1:
+            odd = mats.shape[0] % 2
+            pairs = mats[0:mats.shape[0] - odd:2] @ mats[1::2]
+            mats = torch.cat([pairs, mats[-1:]], 0) if odd else pairs
+            mats, s = _rescale(mats, dims=(2, 3))
+            log_scale = log_scale + s.sum(0)
+        h = torch.bmm(h.unsqueeze(1), mats[0]).squeeze(1)
+        h, s = _rescale(h, dims=1)
+        return h, log_scale + s
+
+    def _coefficient_tensor(self):
+        left = self.first_core  # (m, r)
+        for t in range(1, self.d - 1):
+            core = self.inner_core(t)
+            left = (left @ core.reshape(self.rank, -1)).reshape(-1, self.rank)
+        full = left @ self.last_core.reshape(self.rank, -1)  # (m^{d-1}, m * C)
+        full = full.reshape(-1, self.num_classes)  # (m^d, C)
+        return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+
+class HTNetwork(ScoreNetwork):
+    """Deep convolutional arithmetic circuit (Cohen et al. 2016): a Hierarchical Tucker tree.
+
+    Level 0 maps each input to ``rank`` channels, ``u_t = f(x_t) @ W0[t]`` (``W0: (d, m, rank)``,
+    unshared per position). Each of the ``log2(d) - 1`` hidden levels multiplies neighbouring
+    nodes channel-wise (product pooling of size 2) and mixes channels with a per-node
+    ``(rank, rank)`` matrix; the top level multiplies the last two nodes and maps ``rank`` channels
+    to ``num_classes`` scores. This is the HT format with a CP-form transfer at every node.
+
+    ``d`` must be a power of two (no padding: a padded input would change the function class).
+
+    Initialisation: ``W0 ~ N(0, 1/m)``, hidden ``N(0, 1/rank)``, top ``N(0, 1/rank)``; nodes are
+    rescaled to unit RMS after every product, so logits have variance about 1 at any depth.
+    """
+
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, device=None, dtype=None):
+        super().__init__(d, m, num_classes)
+        _check_sizes(rank=rank)
+        if d & (d - 1):
+            raise ValueError(f"HTNetwork needs d to be a power of two, got d = {d}")
+        self.rank = rank
+        kw = dict(device=device, dtype=dtype)
+        self.levels = int(math.log2(d))
+        self.input_weights = nn.Parameter(torch.randn(d, m, rank, **kw) / math.sqrt(m))
+        self.hidden_weights = nn.ParameterList([
+            nn.Parameter(torch.randn(d >> level, rank, rank, **kw) / math.sqrt(rank))
+            for level in range(1, self.levels)])
+        self.top_weights = nn.Parameter(torch.randn(rank, num_classes, **kw) / math.sqrt(rank))
+
+    def _forward(self, features):
+        u = torch.bmm(features.transpose(0, 1), self.input_weights)  # (d, B, r)
+        u, log_scale = _rescale(u, dims=2)
+        log_scale = log_scale.sum(0)
+        for weights in self.hidden_weights:
+            u = torch.bmm(u[0::2] * u[1::2], weights)  # pool pairs, then mix channels per node
+            u, s = _rescale(u, dims=2)
+            log_scale = log_scale + s.sum(0)
+        pooled = u[0] * u[1]
+        pooled, s = _rescale(pooled, dims=1)
+        return pooled @ self.top_weights, log_scale + s
+
+    def _coefficient_tensor(self):
+        # nodes[j][alpha] is a tensor over the modes below node j, built bottom-up.
+        nodes = [self.input_weights[t].T for t in range(self.d)]  # each (r, m)
+        for weights in list(self.hidden_weights) + [None]:
+            paired = [(left.unsqueeze(2) * right.unsqueeze(1)).reshape(self.rank, -1)
+                      for left, right in zip(nodes[0::2], nodes[1::2])]
+            if weights is None:
+                nodes = paired
+                break
+            nodes = [weights[j].T @ node for j, node in enumerate(paired)]
+        full = self.top_weights.T @ nodes[0]  # (C, m^d)
+        return full.reshape(self.num_classes, *([self.m] * self.d))
+
+
+class ScoreClassifier(nn.Module):
+    """``images -> feature_map -> (batch, d, m) -> score network -> logits``."""
+
+    def __init__(self, feature_map: nn.Module, network: ScoreNetwork):
+        super().__init__()
+        self.feature_map, self.network = feature_map, network
+
+    def forward(self, images: torch.Tensor, return_log_scale: bool = False):
+        return self.network(self.feature_map(images), return_log_scale=return_log_scale)
+
+
+NETWORK_KINDS = ("cp", "tt", "tt-shared", "ht")
+
+
+def make_network(kind: str, d: int, m: int, rank: int, num_classes: int, **kwargs) -> ScoreNetwork:
+    """Build a network by name: ``"cp"``, ``"tt"`` (distinct cores), ``"tt-shared"``, ``"ht"``."""
+    if kind == "cp":
+        return CPNetwork(d, m, rank, num_classes, **kwargs)
+    if kind == "tt":
+        return TTNetwork(d, m, rank, num_classes, shared=False, **kwargs)
+    if kind == "tt-shared":
+        return TTNetwork(d, m, rank, num_classes, shared=True, **kwargs)
+    if kind == "ht":
+        return HTNetwork(d, m, rank, num_classes, **kwargs)
+    raise ValueError(f"unknown network kind {kind!r}; choose one of {NETWORK_KINDS}")
