@@ -13,16 +13,21 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt scripts/setup.sh
+$(STAMP): requirements.txt scripts/setup.sh scripts/install_tex.sh
 	bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
 	touch $@
 
 reproduce: $(STAMP)
 	$(PY) -m tt_rnn.demo
 	$(PY) scripts/run_notebooks.py --quick --output-dir build/notebooks
+	bash scripts/build_pdf.sh build/tensors_strong_hyp_sketch.pdf || echo "(PDF not built: no TeX)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+pdf:
+	bash scripts/install_tex.sh
+	bash scripts/build_pdf.sh
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_networks.py
