@@ -156,7 +156,7 @@ def test_linear_relu_features_apply_one_affine_map_per_patch():
     torch.testing.assert_close(fmap(images), expected)
 
 
-@pytest.mark.parametrize("kind", ["linear", "conv"])
+@pytest.mark.parametrize("kind", ["linear", "conv", "mlp"])
 def test_feature_maps_act_on_each_patch_alone(kind):
     torch.manual_seed(0)
     fmap = make_feature_map(kind, 4, 3, 6).eval()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["extract_patches", "LinearReLUFeatures", "ConvPatchFeatures", "make_feature_map"]
+__all__ = ["extract_patches", "LinearReLUFeatures", "ConvPatchFeatures", "PatchMLPFeatures",
+           "make_feature_map", "FEATURE_MAPS"]
 
 
 def _check_images(images, patch_size: int, in_channels: int | None = None) -> None:
@@ -89,10 +90,36 @@ class ConvPatchFeatures(nn.Module):
         return self.dropout(out.view(b, d, self.m))
 
 
+class PatchMLPFeatures(nn.Module):
+    """``f(x) = ReLU(W_2 ReLU(W_1 x + b_1) + b_2)`` on each flattened ``k x k`` patch.
+
+    A two-layer perceptron shared by all patches (a per-patch feature map: no information
+    crosses a patch boundary). The first layer is a convolution with kernel = stride = ``k``
+    (exactly ``W_1`` on every non-overlapping patch), the second a ``1 x 1`` convolution; a
+    BatchNorm after the first layer is part of the model in training and evaluation.
+    ``dropout`` acts on the output features, as in :class:`LinearReLUFeatures`.
+    """
+
+    def __init__(self, patch_size: int, in_channels: int, m: int, *, hidden: int = 128,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, kernel_size=patch_size, stride=patch_size),
+            nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, m, 1), nn.ReLU())
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, self.patch_size, self.in_channels)
+        out = self.body(images)  # (B, m, H/k, W/k)
+        return self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, m), row-major patches
+
+
+FEATURE_MAPS = {"linear": LinearReLUFeatures, "conv": ConvPatchFeatures, "mlp": PatchMLPFeatures}
+
+
 def make_feature_map(kind: str, patch_size: int, in_channels: int, m: int, **kwargs) -> nn.Module:
-    """``"linear"`` (ReLU(Ax + b) per patch) or ``"conv"`` (small per-patch CNN)."""
-    if kind == "linear":
-        return LinearReLUFeatures(patch_size, in_channels, m, **kwargs)
-    if kind == "conv":
-        return ConvPatchFeatures(patch_size, in_channels, m, **kwargs)
-    raise ValueError(f"unknown feature map {kind!r}; choose 'linear' or 'conv'")
+    """``"linear"`` (ReLU(Ax + b) per patch), ``"conv"`` (small per-patch CNN) or ``"mlp"`` (two-layer per-patch MLP)."""
+    if kind not in FEATURE_MAPS:
+        raise ValueError(f"unknown feature map {kind!r}; choose one of {sorted(FEATURE_MAPS)}")
+    return FEATURE_MAPS[kind](patch_size, in_channels, m, **kwargs)

@@ -1,0 +1,123 @@
+"""Training loop: a short real run beats chance, resume is exact, NaN stops cleanly, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from tt_rnn.data import MNIST_FILES, load_mnist, resolve_data_dir
+from tt_rnn.train import NonFiniteLossError, TrainConfig, evaluate, main, train
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    raw = resolve_data_dir(None) / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in MNIST_FILES):
+        msg = f"MNIST raw files not found in {raw} (set TT_RNN_DATA)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return load_mnist(download=False)
+
+
+def small(tmp_path, **kw) -> TrainConfig:
+    base = dict(dataset="mnist", model="tt-shared", rank=8, m=8, features="linear", epochs=2,
+                batch_size=64, lr=3e-3, train_subset=2000, test_subset=500, seed=0, device="cpu",
+                num_threads=1,
+                progress=False, checkpoint_dir=str(tmp_path / "ckpt"),
+                results_path=str(tmp_path / "results.json"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_run_beats_chance(mnist, tmp_path):
+    cfg = small(tmp_path, train_subset=4000, test_subset=1000, rank=16, m=16, epochs=2)
+    res = train(cfg, data=mnist)
+    assert res["status"] == "completed" and len(res["history"]) == 2
+    assert res["history"][-1]["test_acc"] >= 0.6, res["history"]  # chance is 0.1
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["final_test_acc"] == res["history"][-1]["test_acc"]
+    assert saved["n_test"] == 1000 and saved["dataset_label"] == "MNIST"
+    assert saved["params"] > 0 and saved["device"] == "cpu" and "torch" in saved["versions"]
+    assert saved["config"]["model"] == "tt-shared"
+    # evaluate() agrees with the recorded test accuracy
+    test = mnist.subset(n_test=1000, seed=cfg.seed)  # the same seeded test subset as the run
+    ev = evaluate(res["model"], test.test_images, test.test_labels, mean=mnist.mean, std=mnist.std)
+    assert ev["acc"] == pytest.approx(res["history"][-1]["test_acc"])
+
+
+@pytest.mark.parametrize("model", ["tt", "cp", "ht"])
+def test_other_networks_train(mnist, tmp_path, model):
+    # every network of the foundation runs through the same loop (accuracy: see MNIST/ notebooks)
+    res = train(small(tmp_path, model=model, epochs=1, train_subset=500, test_subset=200), data=mnist)
+    rec = res["history"][-1]
+    assert res["status"] == "completed" and math.isfinite(rec["train_loss"]) and 0 <= rec["test_acc"] <= 1
+
+
+class Stop(Exception):
+    pass
+
+
+def test_resume_matches_uninterrupted(mnist, tmp_path):
+    kw = dict(epochs=3, dropout=0.1, augment="shift", features="mlp", hidden=16, train_subset=800,
+              test_subset=200, schedule="onecycle")
+    full = train(small(tmp_path / "a", **kw), data=mnist)
+
+    def stop_after_first(epoch, model, record):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(small(tmp_path / "b", **kw), data=mnist, on_epoch_end=stop_after_first)
+    resumed = train(small(tmp_path / "b", resume=True, **kw), data=mnist)
+    assert resumed["resumed_from"]["epoch"] == 1
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    for a, b in zip(full["history"], resumed["history"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        assert a["test_acc"] == b["test_acc"]
+    for (name, p), q in zip(full["model"].state_dict().items(), resumed["model"].state_dict().values()):
+        assert torch.allclose(p.float(), q.float(), atol=1e-6), name
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(mnist, tmp_path):
+    def poison(epoch, model, record):
+        if epoch == 1:
+            with torch.no_grad():
+                model.network.last_core.fill_(float("nan"))
+
+    cfg = small(tmp_path, epochs=3, train_subset=500, test_subset=100)
+    with pytest.raises(NonFiniteLossError) as info:
+        train(cfg, data=mnist, on_epoch_end=poison)
+    msg = str(info.value)
+    assert "epoch 2, step 1" in msg and "checkpoint (epoch 1)" in msg
+    ckpt = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=False)
+    assert ckpt["epoch"] == 1 and torch.isfinite(ckpt["model"]["network.last_core"]).all()
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["status"] == "diverged" and "epoch 2, step 1" in saved["error"]
+    assert len(saved["history"]) == 1
+    # the kept checkpoint resumes and finishes
+    done = train(cfg.replace(resume=True), data=mnist)
+    assert done["status"] == "completed" and len(done["history"]) == 3
+
+
+def test_huge_learning_rate_diverges_cleanly(mnist, tmp_path):
+    cfg = small(tmp_path, lr=1e30, epochs=1, train_subset=640, test_subset=100, schedule="constant")
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
+        train(cfg, data=mnist)
+    assert (tmp_path / "ckpt" / "last.pt").is_file()  # the initial (epoch 0) checkpoint
+    assert json.loads((tmp_path / "results.json").read_text())["status"] == "diverged"
+
+
+def test_cli_writes_results(mnist, tmp_path, capsys):
+    out = tmp_path / "cli.json"
+    rc = main(["--dataset", "mnist", "--model", "ht", "--rank", "4", "--m", "8", "--epochs", "1",
+               "--train-subset", "500", "--test-subset", "100", "--no-progress", "--device", "cpu",
+               "--results-path", str(out), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert rc == 0 and out.is_file()
+    res = json.loads(out.read_text())
+    assert res["config"]["model"] == "ht" and res["config"]["rank"] == 4 and len(res["history"]) == 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"] == str(out)
