@@ -5,13 +5,19 @@ Modules
 tt        TT container, random / shared / witness cores, full tensor, unfoldings
 networks  CP, TT (distinct or shared inner core) and HT score functions, the stable recurrence
 features  image patches and per-patch feature maps
+rank      CP-rank brackets: GF(p) unfolding certificates, exact fits, border-rank flags
 """
 
 from . import features, networks, tt
-from .features import ConvPatchFeatures, LinearReLUFeatures, extract_patches, make_feature_map
+from .features import (ConvPatchFeatures, LinearReLUFeatures, PatchMLPFeatures, extract_patches,
+                       make_feature_map)
 from .networks import (CPNetwork, HTNetwork, ScoreClassifier, TTNetwork, count_parameters,
                        make_network)
 from .tt import (TensorTrain, odd_even_unfolding, random_tt, shared_core_tt, tt_to_tensor, unfold,
                  validate_tt, witness_q, witness_tt)
+from . import rank  # CP-rank bounds: GF(p) certificates, exact fits, border-rank flags, brackets
+from .rank import (RankBracket, UnfoldingCertificate, best_unfolding_rank, border_rank_suspected,
+                   certified_unfolding_rank, cp_rank_bracket, cp_rank_upper_bound, gf_p_rank,
+                   unfolding_rank, unfolding_rank_mod_p)
 
 __version__ = "0.1.0"

@@ -200,8 +200,8 @@ class TTNetwork(ScoreNetwork):
     product : {"sequential", "tree"}
         ``"sequential"``: one step per input. Per step the state ``(B, r)`` meets the core as a
         single matrix product ``(B, r) @ (r, m r)`` and the result ``(B, m, r)`` is contracted
-        with the features by a batched ``(1, m) @ (m, r)`` product: ``2 m r^2`` FLOPs per sample
-        and step, and no ``(B, r, r)`` matrix per sample and step. Best on CPU.
+        with the features by a multiply-and-sum over ``m``: ``2 m r^2`` FLOPs per sample and
+        step, and no ``(B, r, r)`` matrix per sample and step. Best on CPU.
         ``"tree"``: form all step matrices ``M_t = sum_i f(x_t)[i] G[:, i, :]`` (``(B, d-2, r, r)``)
         and multiply neighbours pairwise in ``ceil(log2 d)`` batched matmuls. It does
         ``r / m`` times more FLOPs but launches ``O(log d)`` kernels instead of ``O(d)``, which
@@ -242,20 +242,32 @@ class TTNetwork(ScoreNetwork):
             else:
                 h, s = self._sequential_product(h, steps[1:-1])
             log_scale = log_scale + s
-        return self._contract(h, steps[-1], self.last_core), log_scale
+        return self._contract(h, steps[-1], self.last_core.reshape(self.rank, -1)), log_scale
 
     @staticmethod
-    def _contract(h, f, core):
-        """``out[b, c] = sum_{a, i} h[b, a] core[a, i, c] f[b, i]`` as one matmul then one bmm."""
-        batch, (r, m, r_out) = h.shape[0], core.shape
-        hm = (h @ core.reshape(r, m * r_out)).view(batch, m, r_out)
-        return torch.bmm(f.unsqueeze(1), hm).squeeze(1)
+    def _contract(h, f, core_matrix):
+        """``out[b, c] = sum_{a, i} h[b, a] G[a, i, c] f[b, i]`` with ``core_matrix = G.reshape(r, m * r_out)``.
+
+        One ``(B, r) @ (r, m r_out)`` matmul, then a multiply-and-sum over ``i`` (cheaper on CPU
+        than a batched ``(1, m) @ (m, r_out)`` bmm of tiny matrices).
+        """
+        batch, m = f.shape
+        hm = (h @ core_matrix).view(batch, m, -1)
+        return (hm * f.unsqueeze(2)).sum(1)
+
+    def _core_matrices(self) -> list:
+        """Inner cores as ``(r, m r)`` matrices, split once per forward pass: indexing the stacked
+        parameter at every step would make backward write a full-size gradient per step."""
+        r = self.rank
+        return [core.reshape(r, -1) for core in self.inner_cores.unbind(0)]
 
     def _sequential_product(self, h, inner_steps):
         """The TT recurrence, one rescaled bilinear step per inner input."""
         log_scale = h.new_zeros(h.shape[0])
-        for t, f in enumerate(inner_steps, start=1):
-            h, s = _rescale(self._contract(h, f, self.inner_core(t)), dims=1)
+        matrices = self._core_matrices()
+        for t, f in enumerate(inner_steps):
+            core_matrix = matrices[0] if self.shared else matrices[t]
+            h, s = _rescale(self._contract(h, f, core_matrix), dims=1)
             log_scale = log_scale + s
         return h, log_scale
 
