@@ -30,7 +30,7 @@ pdf:
 	bash scripts/build_pdf.sh
 
 benchmark: $(STAMP)
-	$(PY) benchmarks/bench_networks.py
+	$(PY) benchmarks/bench_networks.py --json results/benchmarks/networks.json
 
 clean:
 	rm -rf build .pytest_cache

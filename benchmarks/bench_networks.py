@@ -12,14 +12,19 @@ Usage::
 
 Printed per configuration: samples/s for forward+backward, the ratio to the baseline with the
 same core sharing, and the forward pass's achieved GFLOP/s against the recurrence's FLOP count
-``2 d m r^2`` per sample.
+``2 d m r^2`` per sample (TT and baseline rows; CP and HT do other work and are shown for scale).
+``--json PATH`` also writes the rows (``PATH`` with ``_cpu`` / ``_cuda`` appended).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -111,10 +116,12 @@ def run(device: torch.device, repeats: int) -> list[dict]:
                 "shared": results["baseline bilinear loop (shared)"][0]}
         for name, (train_s, fwd_s) in results.items():
             sharing = "shared" if "shared" in name else "distinct"
+            # The FLOP count is the TT recurrence's: meaningful for TT and baseline rows only.
+            is_recurrence = name.startswith("tt") or name.startswith("baseline")
             rows.append(dict(device=str(device), batch=batch, d=d, m=m, r=r, model=name,
-                             samples_per_s=batch / train_s, forward_gflops=flops / fwd_s / 1e9,
-                             ratio=base[sharing] / train_s if name.startswith("tt") or
-                             name.startswith("baseline") else float("nan")))
+                             samples_per_s=batch / train_s,
+                             forward_gflops=flops / fwd_s / 1e9 if is_recurrence else float("nan"),
+                             ratio=base[sharing] / train_s if is_recurrence else float("nan")))
         seq = results["tt-shared (sequential)"][0]
         tree = results["tt-shared (tree)"][0]
         rows.append(dict(device=str(device), batch=batch, d=d, m=m, r=r,
@@ -127,6 +134,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="score-network throughput benchmark")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the rows to this JSON file (one per device: "
+                        "the device name is appended, e.g. results/benchmarks/networks_cpu.json)")
     args = parser.parse_args(argv)
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
@@ -136,7 +145,17 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     for device in devices:
-        for row in run(device, args.repeats):
+        rows = run(device, args.repeats)
+        if args.json:
+            path = Path(args.json)
+            path = path.with_name(f"{path.stem}_{device.type}{path.suffix}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or "CPU")
+            clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+                     for row in rows]
+            path.write_text(json.dumps({"device_name": name, "threads": torch.get_num_threads(),
+                                        "torch": torch.__version__, "rows": clean}, indent=1))
+        for row in rows:
             ratio = "" if row["ratio"] != row["ratio"] else f"{row['ratio']:.2f}x"
             sps = "" if row["samples_per_s"] != row["samples_per_s"] else f"{row['samples_per_s']:.0f}"
             gf = "" if row["forward_gflops"] != row["forward_gflops"] else f"{row['forward_gflops']:.2f}"

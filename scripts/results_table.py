@@ -123,6 +123,74 @@ def folder_tables(folder) -> str:
     return "\n\n".join(parts)
 
 
+def rank_tables(folder) -> str:
+    """Markdown for ``results/rank``: the n = 2, r = 3 brackets, the generic certified ranks, the timing."""
+    folder = Path(folder)
+    parts = []
+    table = folder / "n2_r3_table.json"
+    if table.exists():
+        lines = ["CP-rank brackets of one random integer point of M^eq_{2,3} per d "
+                 "(`tt_rnn.rank.cp_rank_bracket`; upper bound: an exact fit with relative error <= tol).", "",
+                 "| d | earlier estimate | earlier bound | our [lower, upper] | lower bound from | fit error | "
+                 "determined | earlier estimate vs our bracket |", "|---|---|---|---|---|---|---|---|"]
+        for row in json.loads(table.read_text())["rows"]:
+            fit = "exact" if row.get("upper_error") is None else f"{row['upper_error']:.1e}"
+            lines.append(f"| {row['d']} | {row.get('earlier_estimate') or '–'} | {row.get('earlier_bound') or '–'} | "
+                         f"[{row['lower']}, {row['upper']}] | {row['lower_method']} | {fit} | "
+                         f"{'yes' if row['determined'] else 'no'} | {row.get('verdict', '–')} |")
+        parts.append("\n".join(lines))
+    generic = folder / "generic_unfolding_ranks.json"
+    if generic.exists():
+        best = {}
+        for rec in json.loads(generic.read_text())["records"]:
+            key = (rec["n"], rec["r"], rec["d"], rec["shared"])
+            best[key] = max(best.get(key, 0), rec["certified_rank"])
+            best[("bound",) + key[:3]] = rec["theorem_bound"]
+        ds = sorted({k[2] for k in best if k[0] != "bound"})
+        pairs = sorted({k[:2] for k in best if k[0] != "bound"})
+        lines = ["Certified (exact, GF(p)) rank of the odd/even unfolding of random integer points of "
+                 "M^eq_{n,r} (shared inner core), maximum over seeds, and the theorem's bound q^{d/2}, "
+                 "q = min(n, r - 1), as `certified / bound`; `*` marks a case where distinct cores reach "
+                 "a different rank.", "",
+                 "| n | r | " + " | ".join(f"d = {d}" for d in ds) + " |", "|---|---|" + "---|" * len(ds)]
+        for n, r in pairs:
+            cells = []
+            for d in ds:
+                shared = best.get((n, r, d, True), best.get((n, r, d, False)))  # d = 2: no inner core
+                if shared is None:
+                    cells.append("")
+                    continue
+                distinct = best.get((n, r, d, False))
+                flag = "*" if distinct is not None and distinct != shared else ""
+                cells.append(f"{shared} / {best[('bound', n, r, d)]}{flag}")
+            lines.append(f"| {n} | {r} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    bench = folder / "bench_rank.json"
+    if bench.exists():
+        b = json.loads(bench.read_text())
+        parts.append(f"Benchmark (`benchmarks/bench_rank.py`, n = 2, r = 3, d = 2..10, one run): our brackets "
+                     f"took {b['ours_total_s']:.0f} s in total, the Adam search over ranks (tolerance 1e-3) "
+                     f"{b['adam_total_s']:.0f} s: {b['adam_total_s'] / b['ours_total_s']:.1f}x.")
+    return "\n\n".join(parts)
+
+
+def benchmark_tables(folder) -> str:
+    """Markdown for ``results/benchmarks``: the score-network throughput rows of bench_networks.py."""
+    parts = []
+    for path in sorted(Path(folder).glob("networks_*.json")):
+        bench = json.loads(path.read_text())
+        lines = [f"`benchmarks/bench_networks.py` on {bench['device_name']} ({bench['threads']} threads, "
+                 f"torch {bench['torch']}), forward + backward, batch 256:", "",
+                 "| d | m | r | model | samples/s | vs baseline | forward GFLOP/s |", "|---|---|---|---|---|---|---|"]
+        for row in bench["rows"]:
+            ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+            sps = "" if row["samples_per_s"] is None else f"{row['samples_per_s']:,.0f}"
+            gflops = "" if row["forward_gflops"] is None else f"{row['forward_gflops']:.1f}"
+            lines.append(f"| {row['d']} | {row['m']} | {row['r']} | {row['model']} | {sps} | {ratio} | {gflops} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def update_file(path, results_root=ROOT / "results") -> list[str]:
     """Replace every ``<!-- results:KEY -->`` block of ``path`` by ``folder_tables(results/KEY)``."""
     path = Path(path)
@@ -132,7 +200,8 @@ def update_file(path, results_root=ROOT / "results") -> list[str]:
     def repl(match):
         key = match.group("key")
         keys.append(key)
-        body = folder_tables(Path(results_root) / key) or f"(no results in results/{key} yet)"
+        tables = {"rank": rank_tables, "benchmarks": benchmark_tables}.get(key, folder_tables)
+        body = tables(Path(results_root) / key) or f"(no results in results/{key} yet)"
         note = f"<!-- generated by scripts/results_table.py from results/{key}; do not edit by hand -->"
         return f"{match.group(1)}\n{note}\n\n{body}\n\n{match.group(4)}"
 
