@@ -9,11 +9,10 @@ from tt_rnn.tt import (TensorTrain, odd_even_unfolding, random_tt, shared_core_t
                        tt_to_tensor, unfold, validate_tt, witness_q, witness_tt)
 
 
-@pytest.mark.parametrize("n, r, d", [(2, 3, 2), (3, 2, 3), (2, 4, 5), ([2, 3, 4, 2], [3, 1, 2], 4)])
-@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("n, r, d, shared", [
+    (2, 3, 2, False), (3, 2, 3, False), (2, 4, 5, False), ([2, 3, 4, 2], [3, 1, 2], 4, False),
+    (2, 3, 2, True), (3, 2, 3, True), (2, 4, 5, True), (3, 3, 7, True)])
 def test_full_tensor_matches_tensorly(n, r, d, shared):
-    if shared and not isinstance(n, int):
-        pytest.skip("shared cores need uniform sizes")
     tt = random_tt(n, r, d, shared=shared, seed=0)
     ours = tt.to_tensor()
     reference = tensorly_tt_to_tensor(to_tensorly_cores(tt.cores))
