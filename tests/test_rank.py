@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tt_rnn import rank as R
-from tt_rnn.tt import odd_even_unfolding, random_tt, tt_to_tensor, unfold, witness_q, witness_tt
+from tt_rnn.tt import odd_even_unfolding, random_tt, tt_to_tensor, witness_q, witness_tt
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,4 +20,15 @@ from .rank import (RankBracket, UnfoldingCertificate, best_unfolding_rank, borde
                    certified_unfolding_rank, cp_rank_bracket, cp_rank_upper_bound, gf_p_rank,
                    unfolding_rank, unfolding_rank_mod_p)
 
+__all__ = [
+    "features", "networks", "rank", "tt",
+    "ConvPatchFeatures", "LinearReLUFeatures", "PatchMLPFeatures", "extract_patches", "make_feature_map",
+    "CPNetwork", "HTNetwork", "ScoreClassifier", "TTNetwork", "count_parameters", "make_network",
+    "TensorTrain", "odd_even_unfolding", "random_tt", "shared_core_tt", "tt_to_tensor", "unfold",
+    "validate_tt", "witness_q", "witness_tt",
+    "RankBracket", "UnfoldingCertificate", "best_unfolding_rank", "border_rank_suspected",
+    "certified_unfolding_rank", "cp_rank_bracket", "cp_rank_upper_bound", "gf_p_rank",
+    "unfolding_rank", "unfolding_rank_mod_p",
+]
+
 __version__ = "0.1.0"
