@@ -19,7 +19,7 @@ $(STAMP): requirements.txt scripts/setup.sh scripts/install_tex.sh
 
 reproduce: $(STAMP)
 	$(PY) -m tt_rnn.demo
-	$(PY) scripts/run_notebooks.py --quick --output-dir build/notebooks
+	$(PY) -m tt_rnn.notebooks --quick --output-dir build/notebooks
 	@if command -v latexmk >/dev/null; then bash scripts/build_pdf.sh $(CURDIR)/build/tensors_strong_hyp_sketch.pdf; \
 	else echo "latexmk not found: proof sketch not rebuilt (bash scripts/install_tex.sh installs TeX)"; fi
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tt_rnn.data import augment_batch, normalize  # noqa: E402
-from tt_rnn.train import TrainConfig, build_model  # noqa: E402
+from tt_rnn.data import augment_batch, normalize
+from tt_rnn.train import TrainConfig, build_model
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 

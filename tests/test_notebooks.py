@@ -5,15 +5,13 @@ notebook's quick mode must write nothing into the committed results (it uses tem
 """
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from run_notebooks import find_notebooks, run_notebook  # noqa: E402
+from tt_rnn.notebooks import find_notebooks, run_notebook
 
+ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = find_notebooks(ROOT)
 
 

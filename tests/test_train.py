@@ -36,7 +36,7 @@ def small(tmp_path, **kw) -> TrainConfig:
 
 def test_short_run_beats_chance(mnist, tmp_path):
     cfg = small(tmp_path, train_subset=4000, test_subset=1000, rank=16, m=16, epochs=2)
-    res = train(cfg, data=mnist)
+    res, model = train(cfg, data=mnist)
     assert res["status"] == "completed" and len(res["history"]) == 2
     assert res["history"][-1]["test_acc"] >= 0.6, res["history"]  # chance is 0.1
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -46,14 +46,14 @@ def test_short_run_beats_chance(mnist, tmp_path):
     assert saved["config"]["model"] == "tt-shared"
     # evaluate() agrees with the recorded test accuracy
     test = mnist.subset(n_test=1000, seed=cfg.seed)  # the same seeded test subset as the run
-    ev = evaluate(res["model"], test.test_images, test.test_labels, mean=mnist.mean, std=mnist.std)
+    ev = evaluate(model, test.test_images, test.test_labels, mean=mnist.mean, std=mnist.std)
     assert ev["acc"] == pytest.approx(res["history"][-1]["test_acc"])
 
 
 @pytest.mark.parametrize("model", ["tt", "cp", "ht"])
 def test_other_networks_train(mnist, tmp_path, model):
     # every network of the foundation runs through the same loop (accuracy: see MNIST/ notebooks)
-    res = train(small(tmp_path, model=model, epochs=1, train_subset=500, test_subset=200), data=mnist)
+    res, _ = train(small(tmp_path, model=model, epochs=1, train_subset=500, test_subset=200), data=mnist)
     rec = res["history"][-1]
     assert res["status"] == "completed" and math.isfinite(rec["train_loss"]) and 0 <= rec["test_acc"] <= 1
 
@@ -65,7 +65,7 @@ class Stop(Exception):
 def test_resume_matches_uninterrupted(mnist, tmp_path):
     kw = dict(epochs=3, dropout=0.1, augment="shift", features="mlp", hidden=16, train_subset=800,
               test_subset=200, schedule="onecycle")
-    full = train(small(tmp_path / "a", **kw), data=mnist)
+    full, full_model = train(small(tmp_path / "a", **kw), data=mnist)
 
     def stop_after_first(epoch, model, record):
         if epoch == 1:
@@ -73,13 +73,13 @@ def test_resume_matches_uninterrupted(mnist, tmp_path):
 
     with pytest.raises(Stop):
         train(small(tmp_path / "b", **kw), data=mnist, on_epoch_end=stop_after_first)
-    resumed = train(small(tmp_path / "b", resume=True, **kw), data=mnist)
+    resumed, resumed_model = train(small(tmp_path / "b", resume=True, **kw), data=mnist)
     assert resumed["resumed_from"]["epoch"] == 1
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     for a, b in zip(full["history"], resumed["history"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
         assert a["test_acc"] == b["test_acc"]
-    for (name, p), q in zip(full["model"].state_dict().items(), resumed["model"].state_dict().values()):
+    for (name, p), q in zip(full_model.state_dict().items(), resumed_model.state_dict().values()):
         assert torch.allclose(p.float(), q.float(), atol=1e-6), name
 
 
@@ -100,7 +100,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(mnist, tmp_path):
     assert saved["status"] == "diverged" and "epoch 2, step 1" in saved["error"]
     assert len(saved["history"]) == 1
     # the kept checkpoint resumes and finishes
-    done = train(cfg.replace(resume=True), data=mnist)
+    done, _ = train(cfg.replace(resume=True), data=mnist)
     assert done["status"] == "completed" and len(done["history"]) == 3
 
 

@@ -1,0 +1,198 @@
+"""Results files: portable paths, the one matching rule, load_or_train, named experiments, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tt_rnn import experiments
+from tt_rnn.results import (RUN_ONLY_FIELDS, load_or_train, portable_path, read_results, same_experiment,
+                            sweep_table, update_file, write_json)
+from tt_rnn.train import TrainConfig, main
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted(p for p in (ROOT / "results").rglob("*.json"))
+# An absolute POSIX or Windows path, or a home directory, anywhere in a string value.
+ABSOLUTE = re.compile(r'(^|[\s"=:])(/(?:work|home|tmp|root|Users|var|mnt|opt|usr)/|[A-Za-z]:\\\\|~/)')
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def test_there_are_committed_results_files():
+    assert len(COMMITTED) >= 50
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.relative_to(ROOT).as_posix() for p in COMMITTED])
+def test_committed_results_hold_no_machine_paths(path):
+    text = path.read_text()
+    assert str(ROOT) not in text, f"{path.name} names the checkout's absolute path"
+    bad = [s for s in _strings(json.loads(text)) if s.startswith("/") or ABSOLUTE.search(s)]
+    assert not bad, f"{path.name}: absolute paths {bad[:3]}"
+
+
+def test_the_path_check_catches_an_absolute_path():
+    assert ABSOLUTE.search("python /work/x/tt_rnn/train.py --rank 2")
+    assert ABSOLUTE.search("C:\\\\Users\\\\me")
+    assert not ABSOLUTE.search("python -m tt_rnn.train --results-path results/mnist/x.json")
+
+
+def test_portable_path(tmp_path, monkeypatch):
+    assert portable_path(None) is None
+    assert portable_path(ROOT / "results" / "x.json") == "results/x.json"
+    monkeypatch.setenv("TT_RNN_DATA", str(tmp_path / "data"))
+    assert portable_path(tmp_path / "data" / "MNIST" / "raw") == "$TT_RNN_DATA/MNIST/raw"
+    monkeypatch.chdir(ROOT)
+    assert portable_path("results/a.json") == "results/a.json"
+    assert portable_path("/somewhere/else/run.json") == "<outside>/run.json"
+
+
+def test_every_named_experiment_matches_its_committed_results_file():
+    checked = 0
+    for name, config in experiments.EXPERIMENTS.items():
+        assert config.results_path == f"results/{name}.json"
+        path = ROOT / config.results_path
+        if path.is_file():
+            same, diff = same_experiment(read_results(path)["config"], config)
+            assert same, (name, diff)
+            checked += 1
+    assert checked == len(list((ROOT / "results").glob("mnist/*/*.json"))) + \
+        len(list((ROOT / "results").glob("cifar10/*/*.json")))
+
+
+def test_every_committed_training_result_is_a_named_experiment():
+    named = {config.results_path for config in experiments.EXPERIMENTS.values()}
+    for path in list((ROOT / "results").glob("mnist/*/*.json")) + list((ROOT / "results").glob("cifar10/*/*.json")):
+        assert path.relative_to(ROOT).as_posix() in named, path
+
+
+def test_experiment_names_errors():
+    with pytest.raises(KeyError, match="no experiment named 'mnist/best/nope'.*mnist/best"):
+        experiments.get("mnist/best/nope")
+    assert len(experiments.group("mnist/best/")) == 7
+    with pytest.raises(KeyError, match="no experiment starts with"):
+        experiments.group("imagenet/")
+
+
+def test_same_experiment_counts_every_field_that_changes_the_run():
+    base = TrainConfig(dataset="mnist", rank=4)
+    stored = json.loads(json.dumps(base.__dict__))
+    assert same_experiment(stored, base) == (True, {})
+    for field, value in [("product", "tree"), ("grad_clip", 1.0), ("label_smoothing", 0.1), ("amp", True),
+                         ("rank", 8), ("val_size", 5000), ("xi", "rectifier")]:
+        same, diff = same_experiment(stored, base.replace(**{field: value}))
+        assert not same and set(diff) == {field}, field
+    for field, value in [("results_path", "elsewhere.json"), ("num_threads", 2), ("progress", False),
+                         ("data_dir", "/data"), ("device", "cuda"), ("name", "x")]:
+        assert field in RUN_ONLY_FIELDS
+        assert same_experiment(stored, base.replace(**{field: value}))[0], field
+
+
+def test_fields_missing_from_old_files_take_their_legacy_value():
+    stored = {k: v for k, v in TrainConfig().__dict__.items() if k not in ("xi", "val_size", "split_seed")}
+    assert same_experiment(stored, TrainConfig())[0]
+    assert not same_experiment(stored, TrainConfig(val_size=5000))[0]
+
+
+def _fake_results(config: TrainConfig, status="completed") -> dict:
+    return {"config": dict(config.__dict__), "history": [{"epoch": 1, "test_acc": 0.5}], "status": status}
+
+
+def test_load_or_train_reads_a_completed_matching_file(tmp_path):
+    config = TrainConfig(rank=3, results_path="r/x.json")
+    write_json(_fake_results(config.replace(num_threads=4)), tmp_path / "r" / "x.json")
+    run = load_or_train(config, root=tmp_path, train_missing=False)
+    assert run.source == "read" and run.results["status"] == "completed"
+
+
+def test_load_or_train_never_overwrites_another_experiment(tmp_path):
+    config = TrainConfig(rank=3, results_path="r/x.json")
+    write_json(_fake_results(config.replace(rank=5)), tmp_path / "r" / "x.json")
+    with pytest.raises(ValueError, match=r"another experiment.*'rank': \(5, 3\)"):
+        load_or_train(config, root=tmp_path)
+
+
+def test_load_or_train_reports_missing_without_training(tmp_path):
+    config = TrainConfig(rank=3, results_path="r/x.json")
+    run = load_or_train(config, root=tmp_path, train_missing=False)
+    assert run.source == "missing" and run.results is None and "no results file" in run.reason
+    write_json(_fake_results(config, status="running"), tmp_path / "r" / "x.json")
+    assert "status 'running'" in load_or_train(config, root=tmp_path, train_missing=False).reason
+
+
+def test_load_or_train_reports_missing_data_instead_of_failing(tmp_path):
+    config = TrainConfig(rank=3, epochs=1, results_path="r/x.json", data_dir=str(tmp_path / "no_data"),
+                         download=False, progress=False)
+    run = load_or_train(config, root=tmp_path)
+    assert run.source == "missing" and "MNIST" in run.reason
+    assert not (tmp_path / "r" / "x.json").exists()
+
+
+def test_sweep_table_marks_unfinished_runs():
+    runs = [{"config": {"model": "tt", "rank": 4}, "history": [{"test_acc": 0.5}], "params": 10,
+             "status": "running"}]
+    assert "50.00 (10) (running)" in sweep_table(runs)
+
+
+def test_readme_tables_are_up_to_date(tmp_path):
+    copy = tmp_path / "README.md"
+    copy.write_text((ROOT / "README.md").read_text())
+    os.chdir(ROOT)
+    update_file(copy, ROOT / "results")
+    assert copy.read_text() == (ROOT / "README.md").read_text(), \
+        "README tables differ from results/: run `python -m tt_rnn.results --update README.md`"
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _one_line_error(capsys, rc):
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--rank", "0"], "rank = 0"),
+    (["--lr", "-1"], "lr = -1"),
+    (["--dropout", "1.5"], "dropout = 1.5"),
+    (["--config", "mnist/best/nope"], "no experiment named"),
+])
+def test_cli_bad_values_are_one_line(capsys, argv, expected):
+    line = _one_line_error(capsys, main(argv + ["--no-progress"]))
+    assert expected in line
+
+
+@pytest.mark.parametrize("argv", [["--model", "rnn"], ["--rank", "two"], ["--no-such-flag"]])
+def test_cli_bad_arguments_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _one_line_error(capsys, info.value.code)
+
+
+def test_cli_missing_data_is_one_line_and_debug_shows_the_traceback(capsys, tmp_path):
+    argv = ["--data-dir", str(tmp_path / "empty"), "--no-download", "--epochs", "1", "--no-progress",
+            "--results-path", str(tmp_path / "r.json"), "--checkpoint-dir", str(tmp_path / "ck")]
+    line = _one_line_error(capsys, main(argv))
+    assert "MNIST" in line
+    assert main(argv + ["--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_cli_lists_named_experiments(capsys):
+    assert main(["--list-configs", "cifar10/best/"]) == 0
+    assert capsys.readouterr().out.split() == list(experiments.group("cifar10/best/"))

@@ -1,0 +1,99 @@
+"""Every experiment of the repository, defined once, by name.
+
+A name is the results file's path below ``results/`` without ``.json``: the experiment
+``mnist/best/tt-shared_r32_m32_mlp256`` writes ``results/mnist/best/tt-shared_r32_m32_mlp256.json``
+and checkpoints to ``checkpoints/mnist/best/tt-shared_r32_m32_mlp256/``. Run one with::
+
+    python -m tt_rnn.train --config mnist/best/tt-shared_r32_m32_mlp256 --resume
+    python -m tt_rnn.train --list-configs cifar10/          # the names
+    bash scripts/run_experiments.sh cifar10/sweep/          # all of a group, resuming
+
+The notebooks import the same configurations (:func:`group`) and read their results files with
+:func:`tt_rnn.results.load_or_train`; :func:`quick` shrinks a configuration for smoke tests.
+"""
+
+from __future__ import annotations
+
+from .train import TrainConfig
+
+__all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
+           "CIFAR10_BEST", "CIFAR10_CONV"]
+
+MODELS = ("tt-shared", "tt", "ht", "cp")
+# Execution settings shared by every named run (not part of the experiment; see tt_rnn.results).
+_RUN = dict(num_threads=1, progress=False)
+
+
+def _named(name: str, config: TrainConfig) -> tuple[str, TrainConfig]:
+    return name, config.replace(name=name.replace("/", "_"), results_path=f"results/{name}.json",
+                                checkpoint_dir=f"checkpoints/{name}", **_RUN)
+
+
+# --- MNIST: 7x7 patches (d = 16), per-patch MLP features (256 hidden, m = 32)
+MNIST_SWEEP = TrainConfig(dataset="mnist", m=32, patch_size=7, features="mlp", hidden=256, epochs=3,
+                          train_subset=20000, batch_size=128, lr=2e-3, schedule="cosine",
+                          warmup_epochs=0.5, seed=0)
+MNIST_SWEEP_RANKS = (1, 2, 4, 8, 16, 32, 64)
+MNIST_BEST = TrainConfig(dataset="mnist", rank=32, m=32, patch_size=7, features="mlp", hidden=256,
+                         dropout=0.1, augment="shift", shift=2, epochs=30, batch_size=128, lr=2e-3,
+                         schedule="cosine", warmup_epochs=1.0, seed=0)
+_MNIST_BEST_RUNS = {  # name -> changes to MNIST_BEST
+    "tt-shared_r32_m32_mlp256": dict(model="tt-shared"),
+    "tt-shared_r32_m32_mlp256_s1": dict(model="tt-shared", seed=1),
+    "tt_r32_m32_mlp256": dict(model="tt"),
+    "tt_r32_m32_mlp256_do0.2": dict(model="tt", dropout=0.2),
+    "ht_r32_m32_mlp256": dict(model="ht"),
+    "cp_r32_m32_mlp256": dict(model="cp"),
+    "cp_r32_m32_mlp256_do0": dict(model="cp", dropout=0.0),
+}
+
+# --- CIFAR-10: 8x8 patches (d = 16)
+CIFAR10_SWEEP = TrainConfig(dataset="cifar10", features="linear", patch_size=8, m=32, train_subset=20000,
+                            epochs=4, batch_size=128, lr=3e-3, schedule="onecycle", weight_decay=5e-4,
+                            grad_clip=5.0)
+CIFAR10_SWEEP_RANKS = (4, 16, 64)
+CIFAR10_BEST = TrainConfig(dataset="cifar10", model="tt-shared", rank=32, m=64, patch_size=8,
+                           features="conv", hidden=16, augment="crop-flip", shift=4, epochs=20,
+                           batch_size=128, lr=3e-3, schedule="onecycle", weight_decay=5e-4, grad_clip=5.0)
+CIFAR10_CONV = CIFAR10_BEST.replace(train_subset=20000, epochs=4)  # the four formats, reduced budget
+
+EXPERIMENTS: dict[str, TrainConfig] = dict(
+    [_named(f"mnist/sweep/{model}_r{rank}", MNIST_SWEEP.replace(model=model, rank=rank))
+     for rank in MNIST_SWEEP_RANKS for model in MODELS]
+    + [_named(f"mnist/best/{name}", MNIST_BEST.replace(**change)) for name, change in _MNIST_BEST_RUNS.items()]
+    + [_named(f"cifar10/sweep/{model}_r{rank}", CIFAR10_SWEEP.replace(model=model, rank=rank))
+       for rank in CIFAR10_SWEEP_RANKS for model in MODELS]
+    + [_named("cifar10/best/tt-shared_conv16_m64_r32_cropflip_e20", CIFAR10_BEST),
+       # the ablation: the same budget with the per-patch linear + ReLU map of Khrulkov et al.
+       _named("cifar10/best/tt-shared_linear_m64_r32_cropflip_e20", CIFAR10_BEST.replace(features="linear", hidden=32))]
+    + [_named(f"cifar10/conv_features/{model}_r32", CIFAR10_CONV.replace(model=model)) for model in MODELS]
+)
+
+
+def get(name: str) -> TrainConfig:
+    """The configuration of experiment ``name`` (a clear error listing the groups otherwise)."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        groups = sorted({n.rsplit("/", 1)[0] for n in EXPERIMENTS})
+        close = [n for n in EXPERIMENTS if n.startswith(name.rsplit("/", 1)[0])][:5]
+        raise KeyError(f"no experiment named {name!r}; groups: {', '.join(groups)}"
+                       + (f"; e.g. {', '.join(close)}" if close else "")
+                       + " (python -m tt_rnn.train --list-configs)") from None
+
+
+def group(prefix: str) -> dict[str, TrainConfig]:
+    """The experiments whose name starts with ``prefix`` (e.g. ``"mnist/sweep/"``), in order."""
+    found = {name: config for name, config in EXPERIMENTS.items() if name.startswith(prefix)}
+    if not found:
+        raise KeyError(f"no experiment starts with {prefix!r}")
+    return found
+
+
+def quick(config: TrainConfig, *, epochs: int = 1, train_subset: int = 2000, test_subset: int = 500) -> TrainConfig:
+    """A smoke-test version of ``config``: a few epochs on small subsets (never a result).
+
+    The validation split shrinks with the training set (to ``train_subset // 10``)."""
+    return config.replace(epochs=min(epochs, config.epochs), train_subset=train_subset,
+                          test_subset=test_subset, warmup_epochs=0.0,
+                          val_size=min(config.val_size, train_subset // 10))

@@ -1,0 +1,371 @@
+"""Results files of training runs: write, read, match a stored run to a configuration, tabulate.
+
+A results file is the JSON that :func:`tt_rnn.train.train` writes after every epoch (config,
+data description, per-epoch history, status ``running`` / ``completed`` / ``diverged``). This
+module is the one place that
+
+* writes and reads them (:func:`write_json`, :func:`read_results`, :func:`load_runs`), with every
+  path made portable (:func:`portable_path`: relative to the repository, never a machine path);
+* decides whether a stored run *is* the experiment a configuration asks for
+  (:func:`experiment_fields`, :func:`same_experiment`): every :class:`~tt_rnn.train.TrainConfig`
+  field counts except where files go, threads, devices and progress bars (:data:`RUN_ONLY_FIELDS`);
+* reads a run or trains it (:func:`load_or_train`), which every notebook uses;
+* renders markdown tables (:func:`runs_table`, :func:`sweep_table`, :func:`folder_tables`) and
+  regenerates the README's ``<!-- results:KEY -->`` blocks
+  (``python -m tt_rnn.results --update README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
+           "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
+           "load_data_or_explain", "notebook_runs", "provenance_table",
+           "runs_table", "sweep_table", "describe", "folder_tables", "benchmark_tables",
+           "update_file", "main"]
+
+# Where the package was imported from: paths inside this checkout are stored relative to it.
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+# Config fields that say where and how a run executes, not what it computes.
+RUN_ONLY_FIELDS = frozenset({"data_dir", "cache_dir", "download", "results_path", "checkpoint_dir",
+                             "resume", "progress", "name", "num_threads", "eval_batch_size", "device"})
+# Values of config fields added after some results files were written (absent there = this value).
+LEGACY_DEFAULTS = {"xi": "product", "val_size": 0, "split_seed": 0}
+
+MODEL_NAMES = {"cp": "CP (shallow)", "tt": "TT (distinct cores)", "tt-shared": "TT (shared core)",
+               "ht": "HT (deep)"}
+MODEL_ORDER = ["tt-shared", "tt", "ht", "cp"]
+MARKER = re.compile(r"(<!-- results:(?P<key>[\w./-]+) -->)(?P<body>.*?)(<!-- /results:(?P=key) -->)", re.S)
+
+
+# ----------------------------------------------------------------------------- files
+
+def portable_path(path) -> str | None:
+    """``path`` as stored in a results file: relative to the checkout (or the working directory)
+    when inside it, ``$TT_RNN_DATA/...`` inside the data directory named by that variable, else
+    ``<outside>/<name>``. Relative paths are kept as given. Never an absolute machine path."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    p = p.resolve()
+    bases = [(CHECKOUT, ""), (Path.cwd().resolve(), "")]
+    if os.environ.get("TT_RNN_DATA"):
+        bases.insert(0, (Path(os.environ["TT_RNN_DATA"]).expanduser().resolve(), "$TT_RNN_DATA"))
+    for base, prefix in bases:
+        try:
+            rel = p.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        return f"{prefix}/{rel}".rstrip("/.") if prefix else (rel or ".")
+    return f"<outside>/{p.name}"
+
+
+def write_json(obj: dict, path) -> None:
+    """Write ``obj`` to ``path`` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def read_results(path) -> dict:
+    """The results dict stored at ``path``; a clear error if it is not a results file."""
+    path = Path(path)
+    try:
+        run = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it or restore it from git") from None
+    if not isinstance(run, dict) or "config" not in run or "history" not in run:
+        raise ValueError(f"{path} is not a training results file (no 'config' / 'history')")
+    return run
+
+
+def load_runs(folder) -> list[dict]:
+    """Every training results file under ``folder`` (sorted by path), with ``_path`` added."""
+    runs = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        try:
+            run = read_results(path)
+        except (OSError, ValueError):
+            continue
+        run["_path"] = str(path)
+        runs.append(run)
+    return runs
+
+
+# ----------------------------------------------------------------------------- matching
+
+def experiment_fields(config) -> dict:
+    """The fields of a config (``TrainConfig`` or its dict) that define the experiment."""
+    values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {k: v for k, v in values.items() if k not in RUN_ONLY_FIELDS}
+
+
+def same_experiment(stored_config: dict, config) -> tuple[bool, dict]:
+    """Whether a stored run's config is the experiment ``config`` asks for, and the differing
+    fields as ``{field: (stored, wanted)}``. A field the stored file lacks takes its
+    :data:`LEGACY_DEFAULTS` value (it did not exist when the file was written)."""
+    wanted = experiment_fields(config)
+    stored = {k: stored_config.get(k, LEGACY_DEFAULTS.get(k)) for k in wanted}
+    diff = {k: (stored[k], wanted[k]) for k in wanted if stored[k] != wanted[k]}
+    return not diff, diff
+
+
+@dataclass
+class Run:
+    """What :func:`load_or_train` found: the results (``None`` when missing) and where they came from."""
+
+    results: dict | None
+    source: str            # "read" | "trained" | "resumed" | "missing"
+    path: str
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_or_train(config, *, root=".", data=None, train_missing: bool = True) -> Run:
+    """Read the results of ``config`` from ``root / config.results_path`` when that file holds this
+    exact experiment, completed; otherwise train it there (resuming from its checkpoint).
+
+    ``data``: an :class:`~tt_rnn.data.ImageData`, or a callable returning one (called only if a
+    run must be trained), or ``None`` (load as the config says). When the data cannot be had
+    (:class:`~tt_rnn.data.DataError`) or ``train_missing`` is false, the run is reported
+    ``missing`` with the reason and nothing is trained. A stored file at that path that holds a
+    *different* experiment raises ``ValueError`` naming the fields (it is never overwritten).
+    The returned results never hold the model; train with :func:`tt_rnn.train.train` for that.
+    """
+    from .data import DataError
+    from .train import checkpoint_path, train
+
+    if not config.results_path:
+        raise ValueError("load_or_train needs config.results_path (where the results file lives)")
+    root = Path(root)
+    path = root / config.results_path
+    located = config.replace(results_path=str(path), checkpoint_dir=str(root / checkpoint_path(config).parent))
+    stored = read_results(path) if path.is_file() else None
+    if stored is not None:
+        same, diff = same_experiment(stored["config"], config)
+        if not same:
+            raise ValueError(f"{path} holds another experiment; differing fields (stored, wanted): {diff}. "
+                             "Give this configuration its own results_path, or delete the file.")
+        if stored.get("status") == "completed":
+            return Run(stored, "read", config.results_path)
+    if not train_missing:
+        why = "no results file" if stored is None else f"status {stored.get('status')!r}"
+        return Run(stored, "missing", config.results_path, why)
+    try:
+        if callable(data):
+            data = data()
+        resume = Path(checkpoint_path(located)).is_file()
+        results, _ = train(located.replace(resume=resume), data=data)
+    except DataError as exc:
+        return Run(stored, "missing", config.results_path, str(exc))
+    return Run(results, "resumed" if resume else "trained", config.results_path)
+
+
+def load_data_or_explain(dataset: str, data_dir=None):
+    """The data set as :class:`~tt_rnn.data.ImageData` (downloaded when missing and possible), or
+    ``None`` after printing one line that says it is missing and the one command that gets it."""
+    from .data import DataError, load_dataset
+
+    try:
+        return load_dataset(dataset, data_dir)
+    except DataError as exc:
+        command = getattr(exc, "command", None) or f"python -m tt_rnn.data download {dataset}"
+        print(f"{dataset}: data not found and not downloadable here, so this notebook shows the committed "
+              f"results and trains nothing. Get the data with: {command}")
+        return None
+
+
+def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bool = True, root="..") -> dict:
+    """``{name: Run}`` for the named ``configs`` as a notebook shows them.
+
+    * ``data is None`` (not available): the committed results files under ``root``, read only.
+    * ``quick``: each configuration shrunk by :func:`tt_rnn.experiments.quick` and trained into
+      a temporary folder (a smoke test; the committed results are never touched).
+    * otherwise: :func:`load_or_train` under ``root`` (``train_missing``: train what is missing).
+    """
+    import tempfile
+
+    from .experiments import quick as quick_config
+
+    if data is not None and quick:
+        root = tempfile.mkdtemp(prefix="tt_rnn_quick_")
+        configs = {name: quick_config(config) for name, config in configs.items()}
+    train_missing = train_missing and data is not None
+    return {name: load_or_train(config, root=root, data=data, train_missing=train_missing)
+            for name, config in configs.items()}
+
+
+def provenance_table(runs: dict) -> str:
+    """Markdown: one row per run, where its numbers come from and the command that produced them."""
+    lines = ["| experiment | source | command that produced it |", "|---|---|---|"]
+    for name, run in runs.items():
+        how = run.source + (f" ({run.reason.split('.')[0]})" if run.reason else "")
+        command = run.results["command"] if run.results else ""
+        lines.append(f"| `{name}` | {how} | `{command}` |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _status(run) -> str:
+    return "" if run.get("status") == "completed" else f" ({run.get('status', '?')})"
+
+
+def _model_key(run):
+    c = run["config"]
+    order = MODEL_ORDER.index(c["model"]) if c["model"] in MODEL_ORDER else 99
+    return (order, c["rank"], c["m"], c.get("seed", 0), run.get("name", ""))
+
+
+def runs_table(runs: list[dict]) -> str:
+    """One row per run: model, rank, m, feature map, regularisation, params, epochs, accuracies, time."""
+    head = ("| model | rank | m | feature map | dropout | augment | params | epochs | train size | "
+            "seed | test acc (%) | best epoch acc (%) | train acc (%) | time (min) | device |")
+    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
+    for run in sorted(runs, key=_model_key):
+        c, hist = run["config"], run["history"]
+        last = hist[-1] if hist else {}
+        feat = c["features"] + (f" ({c['hidden']})" if c["features"] in ("mlp", "conv") else "")
+        aug = "none" if c.get("augment") in (None, "none") else f"{c['augment']} {c.get('shift')}"
+        lines.append(
+            f"| {MODEL_NAMES.get(c['model'], c['model'])}{_status(run)} | {c['rank']} | {c['m']} | {feat} | "
+            f"{c.get('dropout', 0):g} | {aug} | {run['params']:,} | {last.get('epoch', 0)} | "
+            f"{run['dataset']['n_train']:,} | {c.get('seed', 0)} | {_pct(last.get('test_acc'))} | "
+            f"{_pct(max((h['test_acc'] for h in hist), default=None))} | {_pct(last.get('train_acc'))} | "
+            f"{run.get('wall_time_s', 0) / 60:.1f} | {run.get('device', '?')} |")
+    return "\n".join(lines)
+
+
+def sweep_table(runs: list[dict]) -> str:
+    """Pivot: one row per rank, one column per model, cells ``test acc % (params)``."""
+    models = [m for m in MODEL_ORDER if any(r["config"]["model"] == m for r in runs)]
+    ranks = sorted({r["config"]["rank"] for r in runs})
+    cell = {(r["config"]["model"], r["config"]["rank"]): r for r in runs}
+    lines = ["| rank | " + " | ".join(MODEL_NAMES[m] for m in models) + " |",
+             "|---|" + "---|" * len(models)]
+    for rank in ranks:
+        row = []
+        for m in models:
+            run = cell.get((m, rank))
+            if run is None or not run["history"]:
+                row.append("–")
+            else:
+                row.append(f"{_pct(run['history'][-1]['test_acc'])} ({run['params']:,}){_status(run)}")
+        lines.append(f"| {rank} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def describe(runs: list[dict]) -> str:
+    """One line: data set label, test-set size, epochs and train-set size of the runs."""
+    if not runs:
+        return ""
+    labels = sorted({r.get("dataset_label", r["dataset"]["label"]) for r in runs})
+    n_test = sorted({r.get("n_test", r["dataset"]["n_test"]) for r in runs})
+    n_train = sorted({r["dataset"]["n_train"] for r in runs})
+    epochs = sorted({r["config"]["epochs"] for r in runs})
+    return (f"{', '.join(labels)}; test set {', '.join(f'{n:,}' for n in n_test)} images; "
+            f"training set {', '.join(f'{n:,}' for n in n_train)} images; "
+            f"{', '.join(map(str, epochs))} epochs.")
+
+
+def folder_tables(folder) -> str:
+    """Markdown for ``folder``: its own runs, then one sub-section per sub-folder."""
+    folder = Path(folder)
+    parts = []
+    own = [r for r in load_runs(folder) if Path(r["_path"]).parent == folder]
+    if own:
+        parts.append(describe(own) + "\n\n" + (sweep_table(own) if folder.name == "sweep" else runs_table(own)))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        text = folder_tables(sub)
+        if text:
+            parts.append(f"**{sub.relative_to(folder.parent)}**\n\n{text}")
+    return "\n\n".join(parts)
+
+
+def benchmark_tables(folder) -> str:
+    """Markdown for ``results/benchmarks``: the score-network throughput rows of bench_networks.py."""
+    parts = []
+    for path in sorted(Path(folder).glob("networks_*.json")):
+        bench = json.loads(path.read_text())
+        lines = [f"`benchmarks/bench_networks.py` on {bench['device_name']} ({bench['threads']} threads, "
+                 f"torch {bench['torch']}), forward + backward, batch 256:", "",
+                 "| d | m | r | model | samples/s | vs baseline | forward GFLOP/s |", "|---|---|---|---|---|---|---|"]
+        for row in bench["rows"]:
+            ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+            sps = "" if row["samples_per_s"] is None else f"{row['samples_per_s']:,.0f}"
+            gflops = "" if row["forward_gflops"] is None else f"{row['forward_gflops']:.1f}"
+            lines.append(f"| {row['d']} | {row['m']} | {row['r']} | {row['model']} | {sps} | {ratio} | {gflops} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _section_tables(key: str):
+    """The renderer of README section ``key`` (results/KEY)."""
+    if key == "rank":
+        from .rank.report import rank_tables
+        return rank_tables
+    if key == "benchmarks":
+        return benchmark_tables
+    return folder_tables
+
+
+def update_file(path, results_root="results") -> list[str]:
+    """Replace every ``<!-- results:KEY -->`` block of ``path`` by the tables of ``results/KEY``."""
+    path = Path(path)
+    text = path.read_text()
+    keys = []
+
+    def repl(match):
+        key = match.group("key")
+        keys.append(key)
+        body = _section_tables(key)(Path(results_root) / key) or f"(no results in results/{key} yet)"
+        note = f"<!-- generated by `python -m tt_rnn.results --update` from results/{key}; do not edit by hand -->"
+        return f"{match.group(1)}\n{note}\n\n{body}\n\n{match.group(4)}"
+
+    new = MARKER.sub(repl, text)
+    if new != text:
+        path.write_text(new)
+    return keys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tt_rnn.results",
+                                description="Markdown tables from results files; regenerate README sections.")
+    p.add_argument("folders", nargs="*", help="results folders to print (default: results/)")
+    p.add_argument("--update", metavar="FILE", help="rewrite the <!-- results:KEY --> blocks of FILE")
+    p.add_argument("--results-root", default="results")
+    args = p.parse_args(argv)
+    if not Path(args.results_root).is_dir():
+        p.error(f"results root {args.results_root!r} is not a folder; run from the repository root "
+                "or pass --results-root")
+    if args.update:
+        keys = update_file(args.update, args.results_root)
+        print(f"updated {args.update}: sections {', '.join(keys) or '(none found)'}")
+        return 0
+    for folder in args.folders or [args.results_root]:
+        print(f"### {folder}\n\n{folder_tables(folder)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
