@@ -3,33 +3,67 @@
 Where the data come from
 ------------------------
 ``resolve_data_dir(data_dir)``: the argument, else the environment variable ``TT_RNN_DATA``,
-else ``./data``. ``resolve_cache_dir(cache_dir)``: the argument, else ``TT_RNN_CACHE``, else
-``<repository>/data/cache`` (git-ignored; the data directory itself may be read-only).
+else ``./data``. ``resolve_cache_dir(cache_dir, data_dir)``: the argument, else ``TT_RNN_CACHE``,
+else ``<data_dir>/cache`` when that can be written, else the user cache ``~/.cache/tt_rnn``
+(``$XDG_CACHE_HOME/tt_rnn``) for a read-only data directory.
 
 * MNIST (:func:`load_mnist`): torchvision's layout ``<data_dir>/MNIST/raw/`` with the four raw
   IDX files (a directory that *is* ``MNIST`` or ``MNIST/raw`` is accepted too). Missing files are
-  downloaded by torchvision when ``download=True`` and the network allows; the four files are
-  then checked against their md5 sums. A missing or corrupt file raises
-  :class:`DataError` naming the directory and the files expected.
+  downloaded by torchvision (``download=True``, the default; progress bar; torchvision checks the
+  md5 of each ``.gz`` it fetches), and the four files are always checked against their official
+  md5 sums before use.
 * CIFAR-10 (:func:`load_cifar10`): torchvision's ``cifar-10-batches-py`` under the data
-  directory (the exact set; downloaded when asked and possible), else an ImageFolder tree
-  ``train/<class>/*.jpg``, ``test/<class>/*.jpg`` (in the data directory, in
-  ``<data_dir>/cifar10`` or in the cache), else the archive ``cifar10-jpeg.tar.gz``, which is
-  decoded once, straight from the archive, into a uint8 tensor cache ``cifar10-jpeg.pt`` in the
+  directory, the exact set (downloaded when missing, ``download=True`` by default; torchvision
+  checks the archive's md5; the seven files are then checked against torchvision's md5 sums and
+  read here), else an ImageFolder tree ``train/<class>/*.jpg``, ``test/<class>/*.jpg`` (in the
+  data directory, ``<data_dir>/cifar10`` or ``<data_dir>/cifar10-jpeg``), else the archive
+  ``cifar10-jpeg.tar.gz``, decoded once into the uint8 tensor cache ``cifar10-jpeg.pt`` in the
   cache directory. Class indices follow torchvision (airplane, automobile, ..., truck). The
   returned :class:`ImageData` says whether it is the exact set (``exact=True``, label
-  ``"CIFAR-10"``) or the lossy copy (``label="CIFAR-10 (JPEG copy)"``).
+  ``"CIFAR-10"``) or the lossy copy (``label="CIFAR-10 (JPEG copy)"``); when a download was tried
+  and failed before falling back to a JPEG copy, ``extra["download_error"]`` says why.
+
+A missing or corrupt data set raises :class:`DataError`; its message names the directory, the
+files expected and one command that gets them (also in ``DataError.command``, see
+:func:`download_command`). The same downloads from a shell::
+
+    python -m tt_rnn.data download {mnist,cifar10,all} [--data-dir DIR]
+    python -m tt_rnn.data check [{mnist,cifar10,all}] [--data-dir DIR]
+
+Synthetic test data
+-------------------
+:func:`tt_rnn.fixtures.make_fake_data_dir` writes small synthetic sets in the same formats for
+tests and quick notebook runs. Their files cannot match the official md5 sums, so the generator
+also writes a manifest ``TT_RNN_SYNTHETIC_DATA.json`` at the top of the data directory with the
+md5 of every file it wrote. A file whose official md5 does not match is accepted only if that
+manifest lists it with the file's exact md5; the data set is then labelled
+``"... (synthetic test data)"`` with ``exact=False`` (and ``extra["synthetic"] = True``), so
+results made from it cannot pass for MNIST or CIFAR-10. Real data directories have no manifest:
+their files keep the official check, and a damaged real (or fake) file raises :class:`DataError`.
+The mechanism needs no environment variable or keyword, so a papermill kernel only has to be
+given the data directory (``TT_RNN_DATA`` or a notebook parameter).
 
 All images stay in memory as ``uint8`` tensors ``(N, C, H, W)``; :func:`normalize` turns a batch
 into floats, and :func:`random_shift` / :func:`random_crop_flip` augment whole batches on the
 device they live on, with a seeded ``torch.Generator``.
+
+References
+----------
+Y. LeCun, C. Cortes, C. Burges, "The MNIST database of handwritten digits" (IDX format).
+A. Krizhevsky, "Learning multiple layers of features from tiny images", 2009 (CIFAR-10, python
+version of the batches).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
+import json
 import os
+import pickle
+import shlex
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +72,11 @@ import numpy as np
 import torch
 
 __all__ = [
-    "DataError", "ImageData", "MNIST_FILES", "CIFAR10_CLASSES", "DATASETS",
-    "resolve_data_dir", "resolve_cache_dir", "verify_mnist_raw", "load_mnist", "load_cifar10",
+    "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
+    "resolve_data_dir", "resolve_cache_dir", "download_command", "verify_mnist_raw",
+    "verify_cifar10_batches", "download_mnist", "download_cifar10", "load_mnist", "load_cifar10",
     "load_image_folder", "load_dataset", "normalize", "random_shift", "random_crop_flip",
-    "augment_batch", "minibatch_indices",
+    "augment_batch", "minibatch_indices", "main",
 ]
 
 MNIST_FILES = {
@@ -50,6 +85,22 @@ MNIST_FILES = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+# torchvision.datasets.CIFAR10's files of cifar-10-batches-py and their md5 sums (same values)
+CIFAR10_FILES = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+CIFAR10_DIR = "cifar-10-batches-py"
+CIFAR10_ARCHIVE = "cifar10-jpeg.tar.gz"
+# written by tt_rnn.fixtures.make_fake_data_dir at the top of a synthetic data directory
+SYNTHETIC_MANIFEST = "TT_RNN_SYNTHETIC_DATA.json"
+SYNTHETIC_GENERATOR = "tt_rnn.fixtures.make_fake_data_dir"
+SYNTHETIC_SUFFIX = " (synthetic test data)"
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -58,8 +109,15 @@ DATASETS = ("mnist", "cifar10")
 
 
 class DataError(FileNotFoundError):
-    """A data set is missing or corrupt; the message names the directory and the files expected."""
+    """A data set is missing or corrupt. The message names the directory, the files expected
+    and, when a download would fix it, the command; ``command`` holds that command (or None)."""
 
+    def __init__(self, message: str, command: str | None = None):
+        super().__init__(message)
+        self.command = command
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 @dataclass
 class ImageData:
@@ -124,16 +182,33 @@ def resolve_data_dir(data_dir=None) -> Path:
     return Path(data_dir).expanduser()
 
 
-def resolve_cache_dir(cache_dir=None) -> Path:
-    """The argument, else ``$TT_RNN_CACHE``, else ``<repository>/data/cache`` (git-ignored) when the
-    package runs from a checkout, else ``./data/cache``."""
+def resolve_cache_dir(cache_dir=None, data_dir=None) -> Path:
+    """The argument, else ``$TT_RNN_CACHE``, else ``<data_dir>/cache`` when it can be written
+    (``data_dir`` resolved by :func:`resolve_data_dir`), else ``$XDG_CACHE_HOME/tt_rnn``
+    (default ``~/.cache/tt_rnn``) for a read-only data directory."""
     if cache_dir is None or str(cache_dir) == "":
         cache_dir = os.environ.get("TT_RNN_CACHE")
-    if cache_dir is None or str(cache_dir) == "":
-        repo = Path(__file__).resolve().parent.parent
-        base = repo if (repo / "pyproject.toml").is_file() else Path(".")
-        cache_dir = base / "data" / "cache"
-    return Path(cache_dir).expanduser()
+    if cache_dir is not None and str(cache_dir) != "":
+        return Path(cache_dir).expanduser()
+    data_dir = resolve_data_dir(data_dir)
+    candidate = data_dir / "cache"
+    writable = os.access(candidate, os.W_OK) if candidate.exists() else os.access(data_dir, os.W_OK)
+    if writable or not data_dir.exists():
+        return candidate
+    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(user_cache).expanduser() / "tt_rnn"
+
+
+def download_command(name: str, data_dir=None) -> str:
+    """The shell command that downloads data set ``name`` (``"mnist"``, ``"cifar10"`` or
+    ``"all"``) into the data directory ``data_dir`` (resolved as by :func:`resolve_data_dir`)."""
+    key = str(name).lower().replace("-", "")
+    if key not in (*DATASETS, "all"):
+        raise ValueError(f"unknown dataset {name!r}; choose one of {(*DATASETS, 'all')}")
+    folder = resolve_data_dir(data_dir)
+    if key == "mnist":
+        folder = _mnist_root(folder)
+    return f"python -m tt_rnn.data download {key} --data-dir {shlex.quote(str(folder))}"
 
 
 def _md5(path: Path, chunk: int = 1 << 22) -> str:
@@ -144,10 +219,70 @@ def _md5(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (torchvision's download errors span several lines)."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _synthetic_sums(root: Path) -> dict:
+    """md5 sums listed by the synthetic-data manifest at the top of ``root`` (``{}`` when none).
+
+    Only :func:`tt_rnn.fixtures.make_fake_data_dir` writes that manifest; a file whose official md5
+    does not match is accepted when, and only when, the manifest lists it with its exact md5."""
+    path = Path(root) / SYNTHETIC_MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+        if manifest["generator"] != SYNTHETIC_GENERATOR or not isinstance(manifest["md5"], dict):
+            raise ValueError
+        return {str(k): str(v) for k, v in manifest["md5"].items()}
+    except Exception:
+        raise DataError(f"{path}: not a synthetic-data manifest written by {SYNTHETIC_GENERATOR} "
+                        "(expected JSON with 'generator' and 'md5'); delete it") from None
+
+
+def _check_files(folder: Path, official: dict, root: Path, what: str, command: str) -> bool:
+    """Check ``folder/<name>`` against the ``official`` md5 sums, or the synthetic manifest of ``root``.
+
+    Returns True when the files are synthetic test data; raises :class:`DataError` naming the
+    folder, the files expected and ``command`` when a file is missing or its md5 matches neither.
+    """
+    missing = [name for name in official if not (folder / name).is_file()]
+    if missing:
+        raise DataError(
+            f"{what} files missing in {folder}: {', '.join(missing)}. Expected {', '.join(official)} "
+            f"there. Get them with: {command} (or point TT_RNN_DATA at a folder that holds them)",
+            command=command)
+    try:
+        rel = folder.relative_to(root)
+        synthetic = _synthetic_sums(root)
+    except ValueError:  # folder outside root: no manifest applies
+        rel, synthetic = None, {}
+    bad, fake = [], False
+    for name, md5 in official.items():
+        actual = _md5(folder / name)
+        if actual == md5:
+            continue
+        if rel is not None and synthetic.get((rel / name).as_posix()) == actual:
+            fake = True
+            continue
+        bad.append(name)
+    if bad:
+        raise DataError(
+            f"{what} files corrupt in {folder} (md5 mismatch): {', '.join(bad)}. Expected md5 sums "
+            + ", ".join(f"{n}={official[n]}" for n in bad)
+            + f". Delete them and get them again with: {command}", command=command)
+    return fake
+
+
 # ----------------------------------------------------------------------------- MNIST
 
 def _mnist_root(data_dir: Path) -> Path:
     """The folder ``R`` with ``R/MNIST/raw`` (torchvision's ``root``), accepting a few spellings."""
+    data_dir = Path(data_dir)
     if data_dir.name == "raw" and data_dir.parent.name == "MNIST":
         return data_dir.parent.parent
     if data_dir.name == "MNIST" and (data_dir / "raw").is_dir():
@@ -155,71 +290,76 @@ def _mnist_root(data_dir: Path) -> Path:
     return data_dir
 
 
-def verify_mnist_raw(raw_dir) -> None:
-    """Check the four raw IDX files in ``raw_dir`` against their md5 sums; raise :class:`DataError`."""
+def verify_mnist_raw(raw_dir) -> bool:
+    """Check the four raw IDX files in ``raw_dir`` (``<root>/MNIST/raw``) against their md5 sums.
+
+    Raises :class:`DataError` for a missing or corrupt file. Returns True when the files are
+    synthetic test data accepted through the manifest of :mod:`tt_rnn.fixtures` (module docs).
+    """
     raw_dir = Path(raw_dir)
-    expected = ", ".join(MNIST_FILES)
-    missing = [name for name in MNIST_FILES if not (raw_dir / name).is_file()]
-    if missing:
-        raise DataError(
-            f"MNIST raw files missing in {raw_dir}: {', '.join(missing)}. Expected the four "
-            f"uncompressed IDX files {expected} in torchvision's layout <data_dir>/MNIST/raw/. "
-            "Set the data directory (argument, or env TT_RNN_DATA) to a folder that holds them, "
-            "or allow the download.")
-    bad = [name for name, md5 in MNIST_FILES.items() if _md5(raw_dir / name) != md5]
-    if bad:
-        raise DataError(
-            f"MNIST raw files corrupt in {raw_dir} (md5 mismatch): {', '.join(bad)}. Expected the "
-            f"four IDX files {expected} with md5 sums "
-            + ", ".join(f"{n}={MNIST_FILES[n]}" for n in bad)
-            + ". Delete them and download again, or point TT_RNN_DATA at a good copy.")
+    root = _mnist_root(raw_dir)
+    return _check_files(raw_dir, MNIST_FILES, root, "MNIST raw", download_command("mnist", root))
+
+
+def download_mnist(data_dir=None) -> Path:
+    """Download MNIST with torchvision into ``<data_dir>/MNIST/raw`` unless the four files are
+    there already; verify them (md5) and return that folder. A failed download raises
+    :class:`DataError` naming the folder, the files and the command to retry."""
+    root = _mnist_root(resolve_data_dir(data_dir))
+    raw = root / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in MNIST_FILES):
+        try:
+            import torchvision
+            torchvision.datasets.MNIST(root=str(root), train=True, download=True)
+        except Exception as exc:  # offline, read-only directory, server down, ...
+            command = download_command("mnist", root)
+            raise DataError(
+                f"MNIST download into {raw} failed ({_one_line(exc)}). Expected the four IDX files "
+                f"{', '.join(MNIST_FILES)} there. Get them with: {command} on a machine with "
+                "internet access, or point TT_RNN_DATA at a folder that holds MNIST/raw/",
+                command=command) from exc
+    verify_mnist_raw(raw)
+    return raw
 
 
 def _read_idx(path: Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes -> uint8 tensor; :class:`DataError` if malformed or truncated."""
     data = path.read_bytes()
-    magic = int.from_bytes(data[0:4], "big")
-    if magic >> 8 != 0x08:  # unsigned byte data
-        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {magic:#x})")
+    magic = int.from_bytes(data[0:4], "big") if len(data) >= 4 else -1
+    if magic < 0 or magic >> 8 != 0x08:  # 0x0000 08 <ndim>: unsigned byte data
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {magic:#x}, expected 0x801 "
+                        "or 0x803)")
     ndim = magic & 0xFF
+    offset = 4 + 4 * ndim
     shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if len(data) != offset + int(np.prod(shape)):
+        raise DataError(f"{path}: truncated or padded IDX file: header says shape {shape} "
+                        f"({offset + int(np.prod(shape))} bytes), file has {len(data)} bytes")
+    arr = np.frombuffer(data, dtype=np.uint8, offset=offset)
     return torch.from_numpy(arr.reshape(shape).copy())
 
 
 def load_mnist(data_dir=None, download: bool = True) -> ImageData:
-    """MNIST (60,000 train / 10,000 test, ``(N, 1, 28, 28)`` uint8) from ``data_dir`` (see module docs).
+    """MNIST (60,000 train / 10,000 test, ``(N, 1, 28, 28)`` uint8) from ``data_dir`` (module docs).
 
-    Downloads with torchvision into ``<data_dir>/MNIST/raw`` when files are missing and
-    ``download`` is true; a failed download falls through to the missing-file :class:`DataError`.
+    Missing files are downloaded first when ``download`` is true (:func:`download_mnist`);
+    missing or corrupt files raise :class:`DataError`.
     """
-    data_dir = resolve_data_dir(data_dir)
-    root = _mnist_root(data_dir)
+    root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
-    have_all = all((raw / name).is_file() for name in MNIST_FILES)
-    if not have_all and download:
-        try:
-            import torchvision
-            torchvision.datasets.MNIST(root=str(root), train=True, download=True)
-            torchvision.datasets.MNIST(root=str(root), train=False, download=True)
-        except Exception as exc:  # offline, read-only directory, ...: report the files below
-            download_error = f" (download failed: {type(exc).__name__}: {exc})"
-        else:
-            download_error = ""
-    else:
-        download_error = ""
-    try:
-        verify_mnist_raw(raw)
-    except DataError as exc:
-        raise DataError(str(exc) + download_error) from None
-    tr_x = _read_idx(raw / "train-images-idx3-ubyte").unsqueeze(1)
-    tr_y = _read_idx(raw / "train-labels-idx1-ubyte").long()
-    te_x = _read_idx(raw / "t10k-images-idx3-ubyte").unsqueeze(1)
-    te_y = _read_idx(raw / "t10k-labels-idx1-ubyte").long()
-    return ImageData("mnist", "MNIST", True, tr_x, tr_y, te_x, te_y, tuple(str(i) for i in range(10)),
-                     MNIST_MEAN, MNIST_STD, source=str(raw))
+    if download:
+        download_mnist(root)
+    synthetic = verify_mnist_raw(raw)
+    tr_x, tr_y, te_x, te_y = (_read_idx(raw / name) for name in MNIST_FILES)
+    for x, y, split in ((tr_x, tr_y, "train"), (te_x, te_y, "t10k")):
+        if x.dim() != 3 or tuple(x.shape[1:]) != (28, 28) or y.dim() != 1 or len(y) != len(x):
+            raise DataError(f"{raw}: {split} images {tuple(x.shape)} and labels {tuple(y.shape)} "
+                            "do not form an MNIST split (N, 28, 28) / (N,)")
+    label = "MNIST" + (SYNTHETIC_SUFFIX if synthetic else "")
+    return ImageData("mnist", label, not synthetic, tr_x.unsqueeze(1), tr_y.long(), te_x.unsqueeze(1),
+                     te_y.long(), tuple(str(i) for i in range(10)), MNIST_MEAN, MNIST_STD,
+                     source=str(raw), extra={"synthetic": True} if synthetic else {})
 
-
-# ----------------------------------------------------------------------------- CIFAR-10
 
 def _decode(data: bytes) -> torch.Tensor:
     """Encoded image bytes -> ``(3, H, W)`` uint8 (torchvision.io, PIL as fallback)."""
@@ -276,16 +416,22 @@ def load_image_folder(root, classes=CIFAR10_CLASSES, *, name: str = "cifar10",
 
 def _decode_tar(archive: Path, classes) -> dict:
     splits = {"train": [], "test": []}
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            parts = Path(member.name).parts
-            if len(parts) < 3 or Path(member.name).suffix.lower() not in _IMAGE_EXT:
-                continue
-            split, cls, fname = parts[-3], parts[-2], parts[-1]
-            if split in splits:
-                splits[split].append((cls, fname, tar.extractfile(member).read()))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                parts = Path(member.name).parts
+                if len(parts) < 3 or Path(member.name).suffix.lower() not in _IMAGE_EXT:
+                    continue
+                split, cls, fname = parts[-3], parts[-2], parts[-1]
+                if split in splits:
+                    splits[split].append((cls, fname, tar.extractfile(member).read()))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{archive}: unreadable archive ({_one_line(exc)}); expected a tar.gz of "
+                        "train/<class>/*.jpg and test/<class>/*.jpg. Delete it, or get the exact "
+                        f"set with: {download_command('cifar10', archive.parent)}",
+                        command=download_command("cifar10", archive.parent)) from None
     out = {}
     for split, items in splits.items():
         images, labels = _stack_split(items, classes, f"{archive}:{split}/")
@@ -293,79 +439,182 @@ def _decode_tar(archive: Path, classes) -> dict:
     return out
 
 
-def load_cifar10(data_dir=None, cache_dir=None, download: bool = False) -> ImageData:
-    """CIFAR-10 as :class:`ImageData` (``(N, 3, 32, 32)`` uint8), from the first source found:
+def verify_cifar10_batches(data_dir=None) -> bool:
+    """Check ``<data_dir>/cifar-10-batches-py`` against torchvision's md5 sums (:data:`CIFAR10_FILES`).
 
-    1. ``<data_dir>/cifar-10-batches-py`` via torchvision (exact set; downloaded first when
-       ``download`` is true and it is missing);
-    2. an ImageFolder tree in ``<data_dir>``, ``<data_dir>/cifar10`` or ``<data_dir>/cifar10-jpeg``;
-    3. ``<data_dir>/cifar10-jpeg.tar.gz``, decoded once into ``<cache_dir>/cifar10-jpeg.pt``
-       (later calls read the cache).
-
-    The JPEG sources are labelled ``"CIFAR-10 (JPEG copy)"`` (``exact=False``).
-    """
-    import torchvision
-
+    Raises :class:`DataError` for a missing or corrupt file; returns True for synthetic test data
+    accepted through the manifest of :mod:`tt_rnn.fixtures` (module docs)."""
     data_dir = resolve_data_dir(data_dir)
-    batches = data_dir / "cifar-10-batches-py"
-    if download and not batches.is_dir():
+    return _check_files(data_dir / CIFAR10_DIR, CIFAR10_FILES, data_dir, "CIFAR-10",
+                        download_command("cifar10", data_dir))
+
+
+def download_cifar10(data_dir=None) -> Path:
+    """Download the exact CIFAR-10 set with torchvision into ``<data_dir>/cifar-10-batches-py``
+    unless it is there already; verify it (md5) and return that folder. A failed download raises
+    :class:`DataError` naming the folder, the files and the command to retry."""
+    data_dir = resolve_data_dir(data_dir)
+    batches = data_dir / CIFAR10_DIR
+    if not all((batches / name).is_file() for name in CIFAR10_FILES):
         try:
+            import torchvision
             torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
-        except Exception:
-            pass
-    if batches.is_dir():
-        try:
-            tr = torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=False)
-            te = torchvision.datasets.CIFAR10(root=str(data_dir), train=False, download=False)
-        except RuntimeError as exc:
-            raise DataError(f"CIFAR-10 in {batches} is incomplete or corrupt: {exc}") from None
-        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()
-        if tuple(tr.classes) != CIFAR10_CLASSES:
-            raise DataError(f"unexpected CIFAR-10 classes in {batches}: {tr.classes}")
-        return ImageData("cifar10", "CIFAR-10", True, to_t(tr.data), torch.tensor(tr.targets),
-                         to_t(te.data), torch.tensor(te.targets), CIFAR10_CLASSES,
-                         CIFAR10_MEAN, CIFAR10_STD, source=str(batches))
+        except Exception as exc:  # offline, read-only directory, server down, ...
+            command = download_command("cifar10", data_dir)
+            raise DataError(
+                f"CIFAR-10 download into {batches} failed ({_one_line(exc)}). Expected the files "
+                f"{', '.join(CIFAR10_FILES)} there. Get them with: {command} on a machine with "
+                "internet access, or point TT_RNN_DATA at a folder that holds cifar-10-batches-py/ "
+                f"or {CIFAR10_ARCHIVE}", command=command) from exc
+    verify_cifar10_batches(data_dir)
+    return batches
 
-    for folder in (data_dir, data_dir / "cifar10", data_dir / "cifar10-jpeg"):
-        if (folder / "train" / CIFAR10_CLASSES[0]).is_dir() and (folder / "test").is_dir():
-            return load_image_folder(folder)
 
-    archive = data_dir / "cifar10-jpeg.tar.gz"
-    cache_dir = resolve_cache_dir(cache_dir)
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh, encoding="latin1")  # md5-checked above, as torchvision does
+    except Exception as exc:
+        raise DataError(f"{path}: unreadable CIFAR-10 pickle ({_one_line(exc)})") from None
+
+
+def _load_cifar10_batches(data_dir: Path) -> ImageData:
+    """``<data_dir>/cifar-10-batches-py`` (md5-checked) -> :class:`ImageData`, read like torchvision."""
+    batches = data_dir / CIFAR10_DIR
+    synthetic = verify_cifar10_batches(data_dir)
+    meta = _unpickle(batches / "batches.meta")
+    if tuple(meta.get("label_names", ())) != CIFAR10_CLASSES:
+        raise DataError(f"{batches}/batches.meta: classes {meta.get('label_names')}, expected "
+                        f"{list(CIFAR10_CLASSES)}")
+    splits = {}
+    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+        xs, ys = [], []
+        for name in names:
+            entry = _unpickle(batches / name)
+            x, y = np.asarray(entry.get("data")), np.asarray(entry.get("labels"))
+            if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or y.shape != (len(x),) \
+                    or (len(y) and (y.min() < 0 or y.max() > 9)):
+                raise DataError(f"{batches / name}: expected 'data' uint8 (N, 3072) and 'labels' "
+                                f"in 0..9 of length N; got data {x.dtype} {x.shape}, labels {y.shape}")
+            xs.append(x)
+            ys.append(y)
+        images = torch.from_numpy(np.concatenate(xs).reshape(-1, 3, 32, 32).copy())
+        splits[split] = (images, torch.from_numpy(np.concatenate(ys).astype(np.int64)))
+    label = "CIFAR-10" + (SYNTHETIC_SUFFIX if synthetic else "")
+    return ImageData("cifar10", label, not synthetic, *splits["train"], *splits["test"],
+                     CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, source=str(batches),
+                     extra={"synthetic": True} if synthetic else {})
+
+
+def _check_listed(root: Path, folder: Path) -> bool:
+    """True when the synthetic manifest of ``root`` lists files under ``folder``; those files
+    must then match their recorded md5 (:class:`DataError` otherwise)."""
+    prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+    listed = {k: v for k, v in _synthetic_sums(root).items()
+              if k.startswith(prefix) and k[len(prefix):].split("/")[0] in ("train", "test")}
+    bad = [k for k, v in listed.items() if not (root / k).is_file() or _md5(root / k) != v]
+    if bad:
+        raise DataError(f"{folder}: {len(bad)} synthetic test file(s) missing or changed since "
+                        f"{SYNTHETIC_MANIFEST} was written (e.g. {bad[0]}); generate them again")
+    return bool(listed)
+
+
+def _mark_synthetic(data: ImageData, listed: bool) -> ImageData:
+    if listed:
+        data.label, data.exact = data.label + SYNTHETIC_SUFFIX, False
+        data.extra["synthetic"] = True
+    return data
+
+
+def _load_cifar10_archive(archive: Path, cache_dir: Path) -> ImageData:
+    """The JPEG archive, decoded once into ``cache_dir/cifar10-jpeg.pt`` (keyed by the archive's md5)."""
+    archive_md5 = _md5(archive)
+    root = archive.parent
+    listed = _synthetic_sums(root).get(archive.name)
+    if listed is not None and listed != archive_md5:
+        raise DataError(f"{archive}: md5 {archive_md5} differs from {listed} recorded by "
+                        f"{SYNTHETIC_MANIFEST} (synthetic test data damaged); generate it again")
     cache = cache_dir / "cifar10-jpeg.pt"
-    if archive.is_file():
-        stamp = {"archive": str(archive.resolve()), "size": archive.stat().st_size}
-        tensors = None
-        if cache.is_file():
+    tensors = None
+    if cache.is_file():
+        try:
             loaded = torch.load(cache, map_location="cpu", weights_only=True)
-            if loaded.get("stamp_size") == stamp["size"]:
-                tensors = loaded
-        if tensors is None:
-            tensors = _decode_tar(archive, CIFAR10_CLASSES)
-            tensors["stamp_size"] = stamp["size"]
+            tensors = loaded if loaded.get("archive_md5") == archive_md5 else None
+        except Exception:  # an unreadable cache is rebuilt
+            tensors = None
+    if tensors is None:
+        tensors = _decode_tar(archive, CIFAR10_CLASSES)
+        tensors["archive_md5"] = archive_md5
+        try:
             cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
+            tmp = cache.with_suffix(f".tmp{os.getpid()}")
             torch.save(tensors, tmp)
             os.replace(tmp, cache)
-        return ImageData("cifar10", "CIFAR-10 (JPEG copy)", False, tensors["train_images"],
-                         tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
-                         CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, source=str(archive),
-                         extra={"cache": str(cache)})
+        except OSError:  # no writable cache: decode again next time
+            pass
+    data = ImageData("cifar10", "CIFAR-10 (JPEG copy)", False, tensors["train_images"],
+                     tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
+                     CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, source=str(archive),
+                     extra={"cache": str(cache)})
+    return _mark_synthetic(data, listed is not None)
 
+
+def load_cifar10(data_dir=None, cache_dir=None, download: bool = True) -> ImageData:
+    """CIFAR-10 as :class:`ImageData` (``(N, 3, 32, 32)`` uint8), from the first source found:
+
+    1. ``<data_dir>/cifar-10-batches-py``, the exact set (md5-checked; downloaded first with
+       torchvision when missing and ``download`` is true);
+    2. an ImageFolder tree in ``<data_dir>``, ``<data_dir>/cifar10`` or ``<data_dir>/cifar10-jpeg``;
+    3. ``<data_dir>/cifar10-jpeg.tar.gz``, decoded once into ``<cache_dir>/cifar10-jpeg.pt``
+       (``cache_dir`` as by :func:`resolve_cache_dir`; later calls read the cache).
+
+    The JPEG sources are labelled ``"CIFAR-10 (JPEG copy)"`` (``exact=False``). When a download
+    failed and a JPEG copy is used instead, ``extra["download_error"]`` says why; when there is
+    no source at all, :class:`DataError` names the directory, the files and the download command.
+    """
+    data_dir = resolve_data_dir(data_dir)
+    batches = data_dir / CIFAR10_DIR
+    download_error = None
+    if download and not all((batches / name).is_file() for name in CIFAR10_FILES):
+        try:
+            download_cifar10(data_dir)
+        except DataError as exc:  # offline: fall back to a JPEG copy if there is one
+            download_error = exc
+    if batches.is_dir():
+        return _load_cifar10_batches(data_dir)  # md5-checked; DataError if incomplete or corrupt
+
+    fallback = None
+    for folder in (data_dir, data_dir / "cifar10", data_dir / "cifar10-jpeg"):
+        if (folder / "train" / CIFAR10_CLASSES[0]).is_dir() and (folder / "test").is_dir():
+            fallback = _mark_synthetic(load_image_folder(folder), _check_listed(data_dir, folder))
+            break
+    archive = data_dir / CIFAR10_ARCHIVE
+    if fallback is None and archive.is_file():
+        fallback = _load_cifar10_archive(archive, resolve_cache_dir(cache_dir, data_dir))
+    if fallback is not None:
+        if download_error is not None:
+            fallback.extra["download_error"] = _one_line(download_error.__cause__ or download_error)
+        return fallback
+
+    command = download_command("cifar10", data_dir)
+    why = f" The download failed: {_one_line(download_error.__cause__ or download_error)}." \
+        if download_error is not None else ""
     raise DataError(
-        f"CIFAR-10 not found in {data_dir}: expected one of cifar-10-batches-py/ (torchvision; "
-        "pass download=True where the network allows), an ImageFolder tree train/<class>/*.jpg + "
-        f"test/<class>/*.jpg with classes {list(CIFAR10_CLASSES)}, or cifar10-jpeg.tar.gz. "
-        "Set the data directory with an argument or env TT_RNN_DATA.")
+        f"CIFAR-10 not found in {data_dir}: expected one of {CIFAR10_DIR}/ (torchvision's files "
+        f"{', '.join(CIFAR10_FILES)}), an ImageFolder tree train/<class>/*.jpg + test/<class>/*.jpg "
+        f"with classes {list(CIFAR10_CLASSES)}, or {CIFAR10_ARCHIVE}.{why} Get the exact set with: "
+        f"{command} (or point TT_RNN_DATA at a folder that holds one of these)", command=command)
 
 
 def load_dataset(name: str, data_dir=None, cache_dir=None, download: bool | None = None) -> ImageData:
-    """``"mnist"`` or ``"cifar10"`` (see :func:`load_mnist`, :func:`load_cifar10`)."""
-    name = name.lower().replace("-", "")
-    if name == "mnist":
-        return load_mnist(data_dir, download=True if download is None else download)
-    if name == "cifar10":
-        return load_cifar10(data_dir, cache_dir, download=False if download is None else download)
+    """``"mnist"`` or ``"cifar10"`` (see :func:`load_mnist`, :func:`load_cifar10`); ``download``
+    ``None`` means True (download what is missing)."""
+    key = str(name).lower().replace("-", "")
+    download = True if download is None else bool(download)
+    if key == "mnist":
+        return load_mnist(data_dir, download=download)
+    if key == "cifar10":
+        return load_cifar10(data_dir, cache_dir, download=download)
     raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
 
 
@@ -418,14 +667,78 @@ def augment_batch(images: torch.Tensor, kind: str, amount: int, generator=None) 
         return images
     if kind == "shift":
         return random_shift(images, amount, generator)
-    if kind in ("crop-flip", "cropflip", "crop_flip"):
+    if kind == "crop-flip":
         return random_crop_flip(images, amount, True, generator)
     raise ValueError(f"unknown augmentation {kind!r}; choose 'none', 'shift' or 'crop-flip'")
 
 
-def minibatch_indices(n: int, batch_size: int, generator=None, shuffle: bool = True,
-                      drop_last: bool = False):
-    """Index tensors of the minibatches of one epoch (a seeded permutation when ``shuffle``)."""
+def minibatch_indices(n: int, batch_size: int, generator=None, shuffle: bool = True):
+    """Index tensors of the minibatches of one epoch (a seeded permutation when ``shuffle``);
+    the last batch holds the remainder."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+# ----------------------------------------------------------------------------- command line
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``error: ...`` (exit status 2), raised to :func:`main`."""
+
+    def error(self, message):
+        raise _UsageError(message)
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="python -m tt_rnn.data",
+                     description="Download or check the MNIST / CIFAR-10 files in the data directory "
+                                 "(--data-dir, else $TT_RNN_DATA, else ./data).")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{download,check}")
+    for action, text in (("download", "download what is missing (torchvision, md5-checked)"),
+                         ("check", "load each data set without downloading and print what was found")):
+        p = sub.add_parser(action, help=text, description=text)
+        p.add_argument("dataset", choices=(*DATASETS, "all"), nargs=None if action == "download" else "?",
+                       default="all", help="which data set (check: default all)")
+        p.add_argument("--data-dir", default=None, help="data directory (default $TT_RNN_DATA, else ./data)")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parser
+
+
+def _describe(data: ImageData) -> str:
+    return (f"{data.label}: {len(data.train_labels):,} train / {len(data.test_labels):,} test "
+            f"images {data.in_channels}x{data.image_size[0]}x{data.image_size[1]}, from {data.source}")
+
+
+def main(argv=None) -> int:
+    """``python -m tt_rnn.data {download,check} [dataset] [--data-dir DIR] [--debug]``.
+
+    Prints one line per data set on stdout; an error is one line ``error: ...`` on stderr with
+    exit status 2 (``--debug`` re-raises it with its traceback)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _build_parser().parse_args(argv)
+    except _UsageError as exc:
+        print(f"error: {exc} (see python -m tt_rnn.data --help)", file=sys.stderr)
+        return 2
+    names = DATASETS if args.dataset == "all" else (args.dataset,)
+    try:
+        for name in names:
+            if args.action == "download":
+                folder = (download_mnist if name == "mnist" else download_cifar10)(args.data_dir)
+                files = MNIST_FILES if name == "mnist" else CIFAR10_FILES
+                print(f"{name}: {len(files)} files in {folder} (md5 verified)")
+            else:
+                print(f"{name}: {_describe(load_dataset(name, args.data_dir, download=False))}")
+    except (DataError, OSError, ValueError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
