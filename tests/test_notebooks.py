@@ -2,6 +2,11 @@
 
 The executed copies go to a temporary folder; the committed notebooks are not modified. Each
 notebook's quick mode must write nothing into the committed results (it uses temp dirs).
+
+The training notebooks run on the real data when the data directory ($TT_RNN_DATA, as in CI)
+holds them, else on synthetic data in the real file formats (tests/conftest.py); and once more
+with no data at all, as on an offline machine: then they show the committed results and train
+nothing.
 """
 
 import json
@@ -9,10 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from tt_rnn.data import DataError, load_dataset
 from tt_rnn.notebooks import find_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = find_notebooks(ROOT)
+TRAINING = {"MNIST/accuracy_vs_rank.ipynb": "mnist", "MNIST/best_models.ipynb": "mnist",
+            "CIFAR10/cifar10_tt_networks.ipynb": "cifar10"}
+
+
+def _results_mtimes():
+    return {p: p.stat().st_mtime for p in (ROOT / "results").rglob("*") if p.is_file()}
+
+
+def _outputs(path) -> str:
+    cells = json.loads(Path(path).read_text())["cells"]
+    return "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", ""))
+                     for c in cells for o in c.get("outputs", []))
 
 
 def test_the_expected_notebooks_exist():
@@ -33,13 +51,37 @@ def test_notebook_is_committed_executed_with_one_parameters_cell(path):
     assert not errors, f"{path.name}: committed with an error output"
 
 
+def test_the_training_notebooks_exist():
+    assert set(TRAINING) <= {p.relative_to(ROOT).as_posix() for p in NOTEBOOKS}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
-def test_notebook_runs_in_quick_mode(path, tmp_path):
-    results = ROOT / "results"
-    before = {p: p.stat().st_mtime for p in results.rglob("*") if p.is_file()} if results.exists() else {}
+def test_notebook_runs_in_quick_mode(path, tmp_path, fake_data_dir, monkeypatch):
+    dataset = TRAINING.get(path.relative_to(ROOT).as_posix())
+    if dataset is not None:
+        try:
+            load_dataset(dataset, download=False)  # real data in $TT_RNN_DATA (CI)
+        except DataError:
+            monkeypatch.setenv("TT_RNN_DATA", str(fake_data_dir))  # the kernel inherits it
+    before = _results_mtimes()
     seconds = run_notebook(path, tmp_path / path.name, quick=True, timeout=600)
     print(f"{path.name}: {seconds:.1f} s in quick mode")
-    after = {p: p.stat().st_mtime for p in results.rglob("*") if p.is_file()} if results.exists() else {}
-    changed = [str(p) for p in after if before.get(p) != after[p]]
+    changed = [str(p) for p, t in _results_mtimes().items() if before.get(p) != t]
     assert not changed, f"quick mode of {path.name} wrote into committed results: {changed}"
+    if dataset is not None:
+        assert "data not found" not in _outputs(tmp_path / path.name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TRAINING))
+def test_training_notebook_without_data_shows_committed_results(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TT_RNN_DATA", str(tmp_path / "no_data"))  # nothing there, no network
+    monkeypatch.setenv("TT_RNN_OFFLINE", "1")
+    before = _results_mtimes()
+    run_notebook(ROOT / name, tmp_path / "out.ipynb", quick=True, timeout=600)
+    assert _results_mtimes() == before
+    text = _outputs(tmp_path / "out.ipynb")
+    lines = [line for line in text.splitlines() if "data not found" in line]
+    assert len(lines) == 1 and "python -m tt_rnn.data download" in lines[0], text[:2000]
+    assert "| read |" in text and "trained" not in text  # the committed results, nothing trained

@@ -30,11 +30,11 @@ def run_notebook(path, output, quick: bool = True, timeout: int = 1800, paramete
     """Execute ``path`` into ``output`` with ``QUICK = quick``; return the wall time in seconds."""
     import papermill
 
-    path, output = Path(path).resolve(), Path(output).resolve()
+    path, output = Path(path), Path(output)  # as given: papermill stores them in the notebook
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     papermill.execute_notebook(str(path), str(output), parameters={"QUICK": quick, **(parameters or {})},
-                               cwd=str(path.parent), kernel_name="python3",
+                               cwd=str(path.parent.resolve()), kernel_name="python3",
                                execution_timeout=timeout, progress_bar=False)
     return time.perf_counter() - start
 

@@ -391,14 +391,15 @@ def _prepare_data(config: TrainConfig, data: ImageData | None):
 # ----------------------------------------------------------------------------- training
 
 def train(config: TrainConfig | dict | None = None, data: ImageData | None = None,
-          on_epoch_end=None, **overrides) -> tuple[dict, ScoreClassifier]:
+          on_epoch_end=None, *, command: str | None = None, **overrides) -> tuple[dict, ScoreClassifier]:
     """Train as ``config`` says; return ``(results, model)``. The results dict is also written to
     the results file after every epoch.
 
     ``data``: an :class:`~tt_rnn.data.ImageData` already loaded (else loaded from the config;
     the split and subset sizes apply either way). ``on_epoch_end(epoch, model, record)`` is called
-    after each epoch's checkpoint and results file are written. Keyword ``overrides`` replace
-    config fields.
+    after each epoch's checkpoint and results file are written. ``command``: the command line
+    that started the run, stored in the results (default: the equivalent ``python -m
+    tt_rnn.train`` line). Keyword ``overrides`` replace config fields.
     """
     # ---- set-up
     config = TrainConfig(**config) if isinstance(config, dict) else (config or TrainConfig())
@@ -429,7 +430,6 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
     else:  # the initial state: a "last good checkpoint" from the start
         _save_checkpoint(ckpt_path, model, optimizer, scheduler, rngs, 0, history, 0.0, config)
 
-    argv = sys.argv[1:] if sys.argv and sys.argv[0].replace(os.sep, "/").endswith("tt_rnn/train.py") else None
     results = {
         "config": asdict(_portable_config(config)), "name": run_name(config),
         "dataset": {**data.metadata(), "source": portable_path(data.source), "n_train": split["n_train"]},
@@ -437,8 +437,7 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
         "params": count_parameters(model), "params_network": count_parameters(model.network),
         "params_features": count_parameters(model.feature_map), "d": model.network.d,
         "device": str(device), "device_name": _device_name(device), "versions": _versions(),
-        "command": (" ".join(["python", "-m", "tt_rnn.train"] + [shlex.quote(a) for a in _portable_args(argv)])
-                    if argv is not None else config_to_cli(config)),
+        "command": command or config_to_cli(config),
         "cli_equivalent": config_to_cli(config),
         "results_path": portable_path(out_path), "checkpoint": portable_path(ckpt_path),
         "resumed_from": resumed_from, "history": history, "status": "running", "wall_time_s": wall,
@@ -558,7 +557,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = vars(parser.parse_args(argv))
+    command = " ".join(["python", "-m", "tt_rnn.train"] + [shlex.quote(a) for a in _portable_args(argv)])
     debug = args.pop("debug", False) or os.environ.get("TT_RNN_DEBUG") not in (None, "", "0")
     try:
         from . import experiments
@@ -567,7 +568,7 @@ def main(argv=None) -> int:
             return 0
         base = experiments.get(args.pop("config")) if "config" in args else TrainConfig()
         config = base.replace(**args)
-        results, _ = train(config)
+        results, _ = train(config, command=command)
     except Exception as exc:  # one line for every failure; --debug shows where
         if debug:
             traceback.print_exc()
