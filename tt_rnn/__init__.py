@@ -2,10 +2,15 @@
 
 Modules
 -------
-tt        TT container, random / shared / witness cores, full tensor, unfoldings
-networks  CP, TT (distinct or shared inner core) and HT score functions, the stable recurrence
-features  image patches and per-patch feature maps
-rank      CP-rank brackets: GF(p) unfolding certificates, exact fits, border-rank flags
+tt           TT container, random / shared / witness cores, full tensor, unfoldings
+networks     CP, TT (distinct or shared inner core) and HT score functions, the stable recurrence
+features     image patches and per-patch feature maps
+rank         CP-rank brackets: GF(p) unfolding certificates, exact fits, border-rank flags
+data         MNIST / CIFAR-10 in memory, downloads (``python -m tt_rnn.data``); fixtures: synthetic sets
+train        the training loop and ``TrainConfig`` (``python -m tt_rnn.train``)
+experiments  every experiment of the repository, by name
+results      results files: read, match, ``load_or_train``, tables (``python -m tt_rnn.results``)
+plots, notebooks  the notebooks' figures; running the notebooks
 """
 
 from . import features, networks, tt
