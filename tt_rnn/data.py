@@ -384,7 +384,11 @@ def _stack_split(items, classes, where) -> tuple[torch.Tensor, torch.Tensor]:
     items = sorted(items, key=lambda it: (index[it[0]], it[1]))
     if not items:
         raise DataError(f"{where}: no images found")
-    images = torch.stack([_decode(data) for _, _, data in items])
+    decoded = [_decode(data) for _, _, data in items]
+    sizes = sorted({tuple(x.shape) for x in decoded})
+    if len(sizes) > 1:
+        raise DataError(f"{where}: images of different sizes {sizes[:4]}; expected one size")
+    images = torch.stack(decoded)
     labels = torch.tensor([index[c] for c, _, _ in items], dtype=torch.long)
     return images, labels
 
