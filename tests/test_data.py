@@ -429,10 +429,16 @@ def test_data_and_cache_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("TT_RNN_CACHE", str(tmp_path / "cc"))
     assert resolve_cache_dir(None) == tmp_path / "cc"
     monkeypatch.delenv("TT_RNN_CACHE")
-    # a read-only data directory: the user cache instead
+    assert resolve_cache_dir(None, tmp_path / "new" / "data") == tmp_path / "new" / "data" / "cache"
+    # a read-only data directory (even for root, who could write there): the user cache instead
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(data_mod.os, "access", lambda path, mode: False)
-    assert resolve_cache_dir(None, tmp_path) == tmp_path / "xdg" / "tt_rnn"
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        assert resolve_cache_dir(None, read_only) == tmp_path / "xdg" / "tt_rnn"
+    finally:
+        read_only.chmod(0o755)
 
 
 def _run_cli(capsys, *argv):

@@ -116,9 +116,6 @@ class DataError(FileNotFoundError):
         super().__init__(message)
         self.command = command
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 @dataclass
 class ImageData:
     """A whole data set in memory. Images are ``uint8`` ``(N, C, H, W)``, labels ``int64``."""
@@ -182,21 +179,26 @@ def resolve_data_dir(data_dir=None) -> Path:
     return Path(data_dir).expanduser()
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files may be written in ``folder`` (or, if absent, in its nearest existing parent).
+    The permission bits count even for root, so a folder marked read-only is left alone."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def resolve_cache_dir(cache_dir=None, data_dir=None) -> Path:
-    """The argument, else ``$TT_RNN_CACHE``, else ``<data_dir>/cache`` when it can be written
-    (``data_dir`` resolved by :func:`resolve_data_dir`), else ``$XDG_CACHE_HOME/tt_rnn``
-    (default ``~/.cache/tt_rnn``) for a read-only data directory."""
+    """The argument, else ``$TT_RNN_CACHE``, else ``<data_dir>/cache`` when the data directory
+    (resolved by :func:`resolve_data_dir`) is writable, else ``$XDG_CACHE_HOME/tt_rnn``
+    (default ``~/.cache/tt_rnn``)."""
     if cache_dir is None or str(cache_dir) == "":
         cache_dir = os.environ.get("TT_RNN_CACHE")
     if cache_dir is not None and str(cache_dir) != "":
         return Path(cache_dir).expanduser()
     data_dir = resolve_data_dir(data_dir)
-    candidate = data_dir / "cache"
-    writable = os.access(candidate, os.W_OK) if candidate.exists() else os.access(data_dir, os.W_OK)
-    if writable or not data_dir.exists():
-        return candidate
-    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(user_cache).expanduser() / "tt_rnn"
+    if _writable(data_dir):
+        return data_dir / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "tt_rnn"
 
 
 def download_command(name: str, data_dir=None) -> str:
