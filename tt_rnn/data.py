@@ -4,8 +4,8 @@ Where the data come from
 ------------------------
 ``resolve_data_dir(data_dir)``: the argument, else the environment variable ``TT_RNN_DATA``,
 else ``./data``. ``resolve_cache_dir(cache_dir, data_dir)``: the argument, else ``TT_RNN_CACHE``,
-else ``<data_dir>/cache`` when that can be written, else the user cache ``~/.cache/tt_rnn``
-(``$XDG_CACHE_HOME/tt_rnn``) for a read-only data directory.
+else ``<data_dir>/cache`` when the data directory is writable (by its permission bits, for root
+too), else the user cache ``~/.cache/tt_rnn`` (``$XDG_CACHE_HOME/tt_rnn``).
 
 * MNIST (:func:`load_mnist`): torchvision's layout ``<data_dir>/MNIST/raw/`` with the four raw
   IDX files (a directory that *is* ``MNIST`` or ``MNIST/raw`` is accepted too). Missing files are
