@@ -276,6 +276,8 @@ def _check_files(folder: Path, official: dict, root: Path, what: str, command: s
         raise DataError(
             f"{what} files corrupt in {folder} (md5 mismatch): {', '.join(bad)}. Expected md5 sums "
             + ", ".join(f"{n}={official[n]}" for n in bad)
+            + (f" (or those in {SYNTHETIC_MANIFEST}, which lists other sums: synthetic test data "
+               "changed since it was written)" if any((rel / n).as_posix() in synthetic for n in bad) else "")
             + f". Delete them and get them again with: {command}", command=command)
     return fake
 
@@ -479,9 +481,12 @@ def download_cifar10(data_dir=None) -> Path:
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")  # md5-checked above, as torchvision does
+            entry = pickle.load(fh, encoding="latin1")  # md5-checked before, as torchvision does
     except Exception as exc:
         raise DataError(f"{path}: unreadable CIFAR-10 pickle ({_one_line(exc)})") from None
+    if not isinstance(entry, dict):
+        raise DataError(f"{path}: a CIFAR-10 pickle holds a dict, this one a {type(entry).__name__}")
+    return entry
 
 
 def _load_cifar10_batches(data_dir: Path) -> ImageData:
@@ -707,7 +712,7 @@ def _build_parser() -> _Parser:
                          ("check", "load each data set without downloading and print what was found")):
         p = sub.add_parser(action, help=text, description=text)
         p.add_argument("dataset", choices=(*DATASETS, "all"), nargs=None if action == "download" else "?",
-                       default="all", help="which data set (check: default all)")
+                       default="all", help="which data set" + (" (default: all)" if action == "check" else ""))
         p.add_argument("--data-dir", default=None, help="data directory (default $TT_RNN_DATA, else ./data)")
         p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
