@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import shutil
 import tarfile
 from pathlib import Path
@@ -159,6 +160,7 @@ def test_mnist_corrupt_file_fails_md5(source, tmp_path):
     assert str(raw) in msg and "corrupt" in msg and "md5" in msg
     assert f"train-labels-idx1-ubyte={MNIST_FILES['train-labels-idx1-ubyte']}" in msg
     assert "t10k-images-idx3-ubyte=" not in msg and info.value.command in msg
+    assert ("synthetic test data changed" in msg) == (source == "synthetic")
 
 
 def test_mnist_synthetic_files_need_their_manifest(tmp_path):
@@ -222,7 +224,11 @@ def test_cifar_pickles_corrupt_or_missing(tmp_path):
     _rewrite(root, rel, good[: len(good) // 2], update_manifest=True)  # passes md5, bad pickle
     with pytest.raises(DataError, match="data_batch_3: unreadable CIFAR-10 pickle"):
         load_cifar10(root, download=False)
+    _rewrite(root, rel, pickle.dumps([1, 2, 3]), update_manifest=True)
+    with pytest.raises(DataError, match="data_batch_3: a CIFAR-10 pickle holds a dict, this one a list"):
+        load_cifar10(root, download=False)
     _rewrite(root, rel, good, update_manifest=True)
+    assert load_cifar10(root, download=False).label == "CIFAR-10 (synthetic test data)"
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(DataError) as info:
         load_cifar10(root, download=False)  # an incomplete exact set is an error, not skipped
