@@ -332,7 +332,14 @@ def test_cifar_missing_message(tmp_path):
 
 # ----------------------------------------------------------------------------- downloads (faked)
 
-def test_missing_mnist_is_downloaded_by_torchvision(tmp_path, monkeypatch):
+@pytest.fixture
+def online(monkeypatch):
+    """Downloads switched on again (tests/conftest.py sets TT_RNN_OFFLINE=1); torchvision's
+    downloader still fails like an offline machine unless a test fakes it."""
+    monkeypatch.delenv("TT_RNN_OFFLINE")
+
+
+def test_missing_mnist_is_downloaded_by_torchvision(tmp_path, monkeypatch, online):
     """load_mnist's default downloads through torchvision's MNIST (every resource, with its md5)."""
     import torchvision.datasets.mnist as tv_mnist
     source = make_fake_data_dir(tmp_path / "source", cifar10=None)
@@ -357,7 +364,7 @@ def test_missing_mnist_is_downloaded_by_torchvision(tmp_path, monkeypatch):
     assert calls == []
 
 
-def test_failed_mnist_download_names_dir_files_and_command(tmp_path):
+def test_failed_mnist_download_names_dir_files_and_command(tmp_path, online):
     with pytest.raises(DataError) as info:  # tests are offline (conftest): the download fails
         load_mnist(tmp_path / "empty")
     msg = str(info.value)
@@ -367,7 +374,7 @@ def test_failed_mnist_download_names_dir_files_and_command(tmp_path):
     assert info.value.command == download_command("mnist", tmp_path / "empty") and info.value.command in msg
 
 
-def test_missing_cifar_is_downloaded_by_torchvision(tmp_path, monkeypatch):
+def test_missing_cifar_is_downloaded_by_torchvision(tmp_path, monkeypatch, online):
     import torchvision.datasets.cifar as tv_cifar
     calls = []
 
@@ -384,7 +391,7 @@ def test_missing_cifar_is_downloaded_by_torchvision(tmp_path, monkeypatch):
     assert "download_error" not in data.extra
 
 
-def test_failed_cifar_download_falls_back_to_jpeg_or_errors(tmp_path, fake_data_dir):
+def test_failed_cifar_download_falls_back_to_jpeg_or_errors(tmp_path, fake_data_dir, online):
     data = load_cifar10(fake_data_dir, cache_dir=tmp_path / "cache")  # download=True, offline
     assert data.label == "CIFAR-10 (JPEG copy) (synthetic test data)"
     assert "URLError" in data.extra["download_error"]
@@ -392,6 +399,29 @@ def test_failed_cifar_download_falls_back_to_jpeg_or_errors(tmp_path, fake_data_
         load_cifar10(tmp_path / "empty", cache_dir=tmp_path / "cache")
     msg = str(info.value)
     assert "download failed" in msg and "URLError" in msg and info.value.command in msg
+
+
+def test_offline_switch(tmp_path, fake_data_dir, monkeypatch, capsys):
+    import torchvision.datasets.cifar as tv_cifar
+    import torchvision.datasets.mnist as tv_mnist
+    never = lambda *args, **kwargs: pytest.fail("download attempted although TT_RNN_OFFLINE=1")
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", never)
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", never)
+    monkeypatch.setenv("TT_RNN_OFFLINE", "1")
+    assert data_mod.offline()
+    with pytest.raises(DataError, match="MNIST raw files missing") as info:
+        load_mnist(tmp_path)  # download=True by default, but offline: as download=False
+    assert info.value.command == download_command("mnist", tmp_path)
+    data = load_cifar10(fake_data_dir, cache_dir=tmp_path / "cache")  # falls back, no download tried
+    assert data.label.startswith("CIFAR-10 (JPEG copy)") and "download_error" not in data.extra
+    with pytest.raises(DataError, match=r"downloads are switched off \(TT_RNN_OFFLINE=1\)"):
+        data_mod.download_cifar10(tmp_path)
+    assert main(["download", "mnist", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "switched off" in err and err.count("\n") == 1 and download_command("mnist", tmp_path) in err
+    for value in ("0", "", "no"):
+        monkeypatch.setenv("TT_RNN_OFFLINE", value)
+        assert not data_mod.offline()
 
 
 def test_md5_tables_match_torchvision():
@@ -453,7 +483,7 @@ def _run_cli(capsys, *argv):
     return rc, out, err
 
 
-def test_cli_download_and_check(tmp_path, fake_data_dir, capsys):
+def test_cli_download_and_check(tmp_path, fake_data_dir, capsys, online):
     rc, out, err = _run_cli(capsys, "download", "all", "--data-dir", str(fake_data_dir))
     assert rc == 2 and err.startswith("error: CIFAR-10 download into") and err.count("\n") == 1
     assert out.startswith(f"mnist: 4 files in {fake_data_dir / 'MNIST' / 'raw'} (md5 verified)")
@@ -467,7 +497,7 @@ def test_cli_download_and_check(tmp_path, fake_data_dir, capsys):
         f"from {fake_data_dir / 'cifar10-jpeg.tar.gz'}"]
 
 
-def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
+def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, online):
     for argv, expect in ((["fetch"], "invalid choice: 'fetch'"),
                          (["download"], "required: dataset"),
                          (["download", "svhn"], "invalid choice: 'svhn'"),

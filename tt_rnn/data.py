@@ -25,7 +25,9 @@ too), else the user cache ``~/.cache/tt_rnn`` (``$XDG_CACHE_HOME/tt_rnn``).
 
 A missing or corrupt data set raises :class:`DataError`; its message names the directory, the
 files expected and one command that gets them (also in ``DataError.command``, see
-:func:`download_command`). The same downloads from a shell::
+:func:`download_command`). Setting ``TT_RNN_OFFLINE=1`` switches all downloads off (the loaders then behave as with
+``download=False``; the tests set it, so that notebooks run by papermill inside a test never try
+the network). The same downloads from a shell::
 
     python -m tt_rnn.data download {mnist,cifar10,all} [--data-dir DIR]
     python -m tt_rnn.data check [{mnist,cifar10,all}] [--data-dir DIR]
@@ -74,7 +76,7 @@ import torch
 __all__ = [
     "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
     "resolve_data_dir", "resolve_cache_dir", "download_command", "verify_mnist_raw",
-    "verify_cifar10_batches", "download_mnist", "download_cifar10", "load_mnist", "load_cifar10",
+    "verify_cifar10_batches", "download_mnist", "download_cifar10", "offline", "load_mnist", "load_cifar10",
     "load_image_folder", "load_dataset", "normalize", "random_shift", "random_crop_flip",
     "augment_batch", "minibatch_indices", "main",
 ]
@@ -228,6 +230,21 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def offline() -> bool:
+    """True when ``$TT_RNN_OFFLINE`` is ``1``/``true``/``yes``/``on``: loaders then never download
+    (as with ``download=False``) and the download functions raise :class:`DataError`."""
+    return os.environ.get("TT_RNN_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _refuse_offline(what: str, folder: Path, files, command: str) -> None:
+    if offline():
+        raise DataError(
+            f"{what} files missing in {folder} and downloads are switched off (TT_RNN_OFFLINE="
+            f"{os.environ.get('TT_RNN_OFFLINE')}). Expected {', '.join(files)} there. Get them with: "
+            f"{command} (without TT_RNN_OFFLINE), or point TT_RNN_DATA at a folder that holds them",
+            command=command)
+
+
 def _synthetic_sums(root: Path) -> dict:
     """md5 sums listed by the synthetic-data manifest at the top of ``root`` (``{}`` when none).
 
@@ -312,6 +329,7 @@ def download_mnist(data_dir=None) -> Path:
     root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
     if not all((raw / name).is_file() for name in MNIST_FILES):
+        _refuse_offline("MNIST raw", raw, MNIST_FILES, download_command("mnist", root))
         try:
             import torchvision
             torchvision.datasets.MNIST(root=str(root), train=True, download=True)
@@ -351,7 +369,7 @@ def load_mnist(data_dir=None, download: bool = True) -> ImageData:
     """
     root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
-    if download:
+    if download and not offline():
         download_mnist(root)
     synthetic = verify_mnist_raw(raw)
     tr_x, tr_y, te_x, te_y = (_read_idx(raw / name) for name in MNIST_FILES)
@@ -464,6 +482,7 @@ def download_cifar10(data_dir=None) -> Path:
     data_dir = resolve_data_dir(data_dir)
     batches = data_dir / CIFAR10_DIR
     if not all((batches / name).is_file() for name in CIFAR10_FILES):
+        _refuse_offline("CIFAR-10", batches, CIFAR10_FILES, download_command("cifar10", data_dir))
         try:
             import torchvision
             torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
@@ -586,7 +605,7 @@ def load_cifar10(data_dir=None, cache_dir=None, download: bool = True) -> ImageD
     data_dir = resolve_data_dir(data_dir)
     batches = data_dir / CIFAR10_DIR
     download_error = None
-    if download and not all((batches / name).is_file() for name in CIFAR10_FILES):
+    if download and not offline() and not all((batches / name).is_file() for name in CIFAR10_FILES):
         try:
             download_cifar10(data_dir)
         except DataError as exc:  # offline: fall back to a JPEG copy if there is one
