@@ -1,0 +1,96 @@
+"""Command line of :mod:`tt_rnn.rank`.
+
+``python -m tt_rnn.rank verify [paths...]``
+    Re-check stored CP witnesses (default: every ``results/rank/witnesses/*.npz`` below the
+    current directory). One line per file; exit status 0 when all pass, 2 on the first kind of
+    failure (each failure is one line naming the file and the reason).
+``python -m tt_rnn.rank improve --d 9 10 [--time-limit S] [--lm-iter N] [--folder results/rank]``
+    Walk down from the stored witness of each ``d`` (:func:`~tt_rnn.rank.cpfit.descend_exact_fit`)
+    and overwrite it with every lower exact fit found (the long computation behind the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .cpfit import descend_exact_fit
+from .report import witness_path
+from .witness import WitnessError, load_witness, save_witness, verify_witness
+
+
+def _verify(paths) -> int:
+    paths = [Path(p) for p in paths] or sorted(Path("results/rank/witnesses").glob("*.npz"))
+    if not paths:
+        print("no witness files given or found under results/rank/witnesses", file=sys.stderr)
+        return 2
+    status = 0
+    for path in paths:
+        try:
+            rec = verify_witness(path)
+        except (WitnessError, OSError, ValueError) as err:
+            print(f"FAIL {path}: {err}".splitlines()[0], file=sys.stderr)
+            status = 2
+            continue
+        print(f"ok   {path}: n={rec.n} r={rec.r} d={rec.d} seed={rec.seed}: CP rank <= {rec.rank}, "
+              f"recomputed relative error {rec.recomputed_error:.2e} <= tol {rec.tol:.0e} "
+              f"(claimed {rec.claimed_error:.2e})")
+    return status
+
+
+def _improve(args) -> int:
+    for d in args.d:
+        path = witness_path(args.folder, d)
+        try:
+            cores, factors, meta = load_witness(path)
+            verify_witness(path)
+        except (WitnessError, OSError) as err:
+            print(f"FAIL {path}: {err}", file=sys.stderr)
+            return 2
+        start = time.perf_counter()
+        base_time = float(meta.get("time_s") or 0.0)
+
+        def save(rank, facs, err, kappa, d=d, path=path, cores=cores, meta=meta):
+            new = dict(meta, kappa=kappa, method="descend_exact_fit (prune + Levenberg-Marquardt) "
+                       f"from the rank-{meta['rank']} witness",
+                       time_s=base_time + time.perf_counter() - start)
+            stored = save_witness(path, cores=cores, factors=facs, meta=new)
+            print(f"d={d}: rank {rank} fitted, relative error {stored['rel_error']:.2e}, "
+                  f"saved {path}", flush=True)
+
+        print(f"d={d}: descending from rank {meta['rank']} ({args.time_limit:.0f} s)", flush=True)
+        descend_exact_fit(sum_tensor(cores), factors, time_limit=args.time_limit,
+                          lm_iter=args.lm_iter, seed=args.seed, on_exact=save,
+                          log=(lambda s: print(s, flush=True)) if args.verbose else None)
+    return 0
+
+
+def sum_tensor(cores):
+    """The integer tensor of TT ``cores`` (int64; entries checked by the fitting code)."""
+    from ..tt import tt_to_tensor
+    return tt_to_tensor([c.astype(object) for c in cores]).astype("int64")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tt_rnn.rank",
+                                     description="CP-rank witnesses: verify or improve")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="re-check stored CP witnesses")
+    v.add_argument("paths", nargs="*")
+    imp = sub.add_parser("improve", help="descend from stored witnesses")
+    imp.add_argument("--d", type=int, nargs="+", required=True)
+    imp.add_argument("--folder", default="results/rank")
+    imp.add_argument("--time-limit", type=float, default=600.0)
+    imp.add_argument("--lm-iter", type=int, default=3000)
+    imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args.paths)
+    return _improve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
