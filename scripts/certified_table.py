@@ -230,7 +230,7 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
                      f"attained in {_count_phrase(len(wide_exact), len(wide))} of them.")
     out.append(
         f"In {_count_phrase(len(exact), len(shared_rows))} cases the certified rank with equal cores "
-        "equals the min-cut bound $\\min(n^{d/2},rn^{d/2-1},r^{d-1})$ of "
+        "equals the min-cut bound $\\min(n^{d/2},\\allowbreak rn^{d/2-1},\\allowbreak r^{d-1})$ of "
         "Proposition~\\ref{prop:mincut-oe}, an upper bound for every point of $\\M_{n,r}$; in those "
         "cases it is therefore the generic rank of the odd/even unfolding on $\\Meq$ "
         "(Definition~\\ref{def:generic}), not only a lower bound." + both_text + wide_text)
@@ -238,7 +238,7 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
     if extension:
         n_min = min(n for n, _, _ in EXTENSION_GRID)
         out.append(f"The {extension['records_added']} certificates of the cases with $n\\ge{n_min}$ were added by "
-                   "\\code{scripts/certified_table.py --extend} in "
+                   "\\code{scripts/certified_table.py} (option \\texttt{-{}-extend}) in "
                    f"{extension['time_s']:.0f}\\,s of wall time with one BLAS thread.")
     if missed or missed_distinct:
         short = {(row["d"], row["n"], row["r"]) for row in missed + missed_distinct}
