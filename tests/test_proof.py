@@ -8,6 +8,7 @@ array indices ``0 .. q-1``. Every test names the statement of the PDF it checks 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -315,6 +316,68 @@ def test_exact_ranks_never_exceed_min_cut_and_reach_it(n, r, d, family):
         assert ranks[-1] <= bound
     assert max(ranks) == bound, (n, r, d, family, ranks, bound)
     assert max(ranks) >= min(n, r) ** (d // 2)  # consistent with thm:strong / thm:odd / thm:tied
+
+
+def _bond_factors(first, core, last, d):
+    """L and M of lem:bond-factor: X^oe = L M^T (Kronecker products, columns = bond paths)."""
+    r, n = core.shape[0], core.shape[1]
+    h = core.transpose(1, 0, 2).reshape(n, r * r)  # H[i, (beta, gamma)] = G[beta, i, gamma]
+    k = d // 2
+    kron = lambda mats: functools.reduce(np.kron, mats)  # noqa: E731
+    if d % 2 == 0:
+        return kron([first] + [h] * (k - 1)), kron([h] * (k - 1) + [last.T])
+    return kron([first] + [h] * (k - 1) + [last.T]), kron([h] * k)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("n,r", [(2, 2), (3, 2), (2, 3), (5, 2)])
+def test_bond_factorisation(n, r, d):
+    """lem:bond-factor: the odd/even unfolding of a point of M^eq is L M^T, exactly (integers)."""
+    tt = random_tt(n, r, max(d, 3), shared=True, seed=d, integer=True)
+    first, core, last = tt.cores[0], tt.cores[1], tt.cores[-1]
+    x = TensorTrain([first] + [core] * (d - 2) + [last]).to_tensor()
+    left, right = _bond_factors(first, core, last, d)
+    assert left.shape[1] == right.shape[1] == r ** (d - 1)
+    np.testing.assert_array_equal(odd_even_unfolding(x), left @ right.T)
+
+
+def _matrix_unit_point(n, r):
+    """The weight-tied point of thm:wide: slices E_(beta, gamma) for i < r^2, zero after; u = v = 1."""
+    core = np.zeros((r, n, r), dtype=np.int64)
+    for i, (beta, gamma) in enumerate(itertools.product(range(r), repeat=2)):
+        core[beta, i, gamma] = 1
+    return np.ones(r, dtype=np.int64), core, np.ones(r, dtype=np.int64)
+
+
+WIDE_CASES = [(n, r, d) for (n, r) in [(4, 2), (5, 2), (9, 3), (10, 3)] for d in (2, 3, 4, 5, 6)
+              if n ** d <= 10 ** 5]  # keep each test fast
+
+
+@pytest.mark.parametrize("n,r,d", WIDE_CASES)
+def test_wide_features_witness_reaches_all_bonds(n, r, d):
+    """thm:wide: for n >= r^2 the matrix-unit point has odd/even rank r^(d-1) = the min-cut bound."""
+    u, core, v = _matrix_unit_point(n, r)
+    tt = weight_tied_tt(u, core, v, d)
+    first, last = tt.cores[0], tt.cores[-1]
+    assert np.linalg.matrix_rank(core.transpose(1, 0, 2).reshape(n, r * r)) == r * r
+    assert np.linalg.matrix_rank(first) == np.linalg.matrix_rank(last) == r
+    assert unfolding_rank_mod_p(tt) == r ** (d - 1) == odd_even_min_cut_bound(n, r, d)
+    # and r^(d-1) beats the proved bound of thm:strong / thm:odd as soon as d >= 3
+    assert d < 3 or r ** (d - 1) > min(n, r) ** (d // 2)
+
+
+def test_open_regime_rank_is_a_subspace_question():
+    """conj:mincut remark: for r < n < r^2, rank L = rank M = r n^(k-1) and rank L M^T = dim A - dim(A cap B^perp)."""
+    for n, r, d in [(3, 2, 4), (5, 3, 4), (3, 2, 6)]:
+        k = d // 2
+        tt = random_tt(n, r, d, shared=True, seed=0)
+        left, right = _bond_factors(tt.cores[0], tt.cores[1], tt.cores[-1], d)
+        assert np.linalg.matrix_rank(left) == np.linalg.matrix_rank(right) == r * n ** (k - 1)
+        # orthonormal bases of the row spaces A (of L) and B (of M)
+        basis_a = np.linalg.svd(left, full_matrices=False)[2][: r * n ** (k - 1)]
+        basis_b = np.linalg.svd(right, full_matrices=False)[2][: r * n ** (k - 1)]
+        pairing = np.linalg.matrix_rank(basis_a @ basis_b.T)
+        assert pairing == np.linalg.matrix_rank(left @ right.T) == odd_even_min_cut_bound(n, r, d)
 
 
 def test_certified_json_respects_min_cut_and_has_n_above_r_squared():
