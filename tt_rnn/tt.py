@@ -196,10 +196,6 @@ class TensorTrain:
         """The full tensor (see :func:`tt_to_tensor`)."""
         return tt_to_tensor(self.cores)
 
-    def unfold(self, row_modes: Sequence[int]):
-        """Matricization of the full tensor with ``row_modes`` as rows (see :func:`unfold`)."""
-        return unfold(self.to_tensor(), row_modes)
-
     def odd_even_unfolding(self):
         """Rows ``(i_1, i_3, ...)``, columns ``(i_2, i_4, ...)`` (see :func:`odd_even_unfolding`)."""
         return odd_even_unfolding(self.to_tensor())
