@@ -100,3 +100,18 @@ def test_save_witness_refuses_float_cores(tmp_path):
     with pytest.raises(ValueError, match="integer"):
         R.save_witness(tmp_path / "x.npz", cores=[np.ones((2, 2)), np.ones((2, 2))],
                        factors=[np.ones((2, 1)), np.ones((2, 1))], meta={})
+
+
+def test_improve_descends_from_a_stored_witness(tmp_path, capsys):
+    # an exact rank-6 fit of the d = 4 table tensor (CP rank 4) is walked down to rank 4
+    tt = random_tt(2, 3, 4, shared=True, seed=0, integer=True)
+    fit = R.cp_fit(tt.to_tensor(), 6, seed=0)
+    assert fit.exact
+    path = tmp_path / "witnesses" / "n2_r3_d4.npz"
+    R.save_witness(path, cores=tt.cores, factors=fit.factors,
+                   meta=dict(n=2, r=3, d=4, shared=True, seed=0, integer_range=3,
+                             tol=R.DEFAULT_FIT_TOL))
+    assert rank_cli(["improve", "--d", "4", "--folder", str(tmp_path), "--time-limit", "30"]) == 0
+    rec = R.verify_witness(path)
+    assert rec.rank == 4 and "descend_exact_fit" in rec.method
+    assert "rank 4 fitted" in capsys.readouterr().out
