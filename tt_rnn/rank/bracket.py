@@ -239,14 +239,14 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         best_cert, best_modes, primes = _certify(xi, list(dict.fromkeys(modes_list)), num_rank)
         evidence.update(certified_unfolding_rank=best_cert, certified_row_modes=list(best_modes),
                         primes=primes)
-        lower, lower_certified, method = best_cert, True, "GF(p) unfolding rank (exact, over C)"
+        lower, lower_certified, method = best_cert, True, "GF(p) unfolding rank (exact)"
         if pencil and 2 in x.shape:
             cert = pencil_lower_bound(xi)
             if cert is not None:
                 evidence["pencil"] = cert
                 if cert["bound"] > lower:
                     lower, lower_field = cert["bound"], FIELD_REAL
-                    method = "real pencil with non-real eigenvalues (exact, over R only)"
+                    method = "real pencil with non-real eigenvalues (exact, real rank only)"
         if num_rank is not None and num_rank > best_cert:
             evidence["note"] = (f"the numerical unfolding rank {num_rank} exceeds the certified "
                                 f"bound {best_cert}; only the certified value is used")

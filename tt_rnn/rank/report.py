@@ -155,8 +155,9 @@ def _n2_r3_markdown(payload: dict) -> str:
         "R and C) or the exact pencil certificate (valid for the **real CP rank** only); upper "
         "bound: a real CP decomposition with relative error <= tol, stored as a witness "
         "(`python -m tt_rnn.rank verify`)."
-        + (f" For d in {real_only} the bracket is on the real CP rank; the complex rank's "
-           f"bracket is given in brackets." if real_only else ""),
+        + (f" For d in {real_only} the pencil gives the lower end, so the bracket is on the real "
+           f"CP rank; the bracket on the complex CP rank is shown as (C: [lower, upper])."
+           if real_only else ""),
         "",
         "| d | earlier estimate | earlier bound | ours [lower, upper] | rank over | lower bound from "
         "| fit error | upper bound from | determined | time (s) | earlier estimate vs our bracket |",
