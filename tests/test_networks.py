@@ -3,6 +3,7 @@
 import itertools
 import string
 
+import numpy as np
 import pytest
 import torch
 
@@ -221,3 +222,63 @@ def test_bad_product_and_images():
         LinearReLUFeatures(4, 3, 5)(torch.randn(1, 1, 8, 8))
     with pytest.raises(ValueError, match=r"shape \(batch, C, H, W\)"):
         extract_patches(torch.randn(28, 28), 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Architecture bridge: networks -> TensorTrain / CP factors -> rank tools
+# ---------------------------------------------------------------------------------------------
+
+def _train_a_few_steps(net, steps=5, seed=0):
+    torch.manual_seed(seed)
+    features = torch.randn(16, net.d, net.m, dtype=torch.float64)
+    labels = torch.randint(0, net.num_classes, (16,))
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(net(features), labels).backward()
+        optimiser.step()
+    return net
+
+
+@pytest.mark.parametrize("kind", ["tt", "tt-shared", "cp"])
+@pytest.mark.parametrize("d", [2, 3, 4, 6])
+def test_to_tensor_train_equals_coefficient_tensor(kind, d):
+    torch.manual_seed(d)
+    net = _train_a_few_steps(make_network(kind, d, 3, 2, 3, dtype=torch.float64))
+    dense = net.coefficient_tensor().detach()
+    for y in range(3):
+        train = net.to_tensor_train(y)
+        assert train.shape == (3,) * d
+        assert max(train.ranks) <= 2
+        torch.testing.assert_close(train.to_tensor(), dense[y], rtol=1e-12, atol=1e-14)
+    if kind == "tt-shared" and d > 3:
+        assert train.shared and train.cores[1] is train.cores[2]
+
+
+def test_cp_factors_rebuild_the_coefficient_tensor():
+    torch.manual_seed(0)
+    net = _train_a_few_steps(make_network("cp", 4, 3, 2, 2, dtype=torch.float64))
+    weights, factors = net.to_cp(1)
+    rebuilt = torch.einsum("r,ir,jr,kr,lr->ijkl", weights, *factors)
+    torch.testing.assert_close(rebuilt, net.coefficient_tensor()[1].detach())
+
+
+def test_trained_tt_network_goes_through_the_rank_bracket():
+    """A trained network's TT, handed to the rank tools, gives the dense tensor's unfolding rank."""
+    from tt_rnn import rank
+    torch.manual_seed(0)
+    net = _train_a_few_steps(make_network("tt", 4, 3, 2, 3, dtype=torch.float64), steps=10)
+    dense = net.coefficient_tensor()[2].detach().numpy()
+    bracket = rank.cp_rank_bracket(net.to_tensor_train(2), fit=False)
+    # Independent: numpy rank of every balanced unfolding of the dense tensor (row modes {0, k}).
+    expected = max(np.linalg.matrix_rank(dense.transpose(0, k, *[j for j in (1, 2, 3) if j != k])
+                                         .reshape(9, 9)) for k in (1, 2, 3))
+    assert bracket.lower == expected
+    assert 1 <= expected <= 6  # TT ranks (2, 2, 2): the (0, 2 | 1, 3) unfolding has rank <= r n = 6
+
+
+@pytest.mark.parametrize("bad", [3, -1, 1.0, True])
+def test_to_tensor_train_rejects_bad_class(bad):
+    net = make_network("tt", 4, 3, 2, 3)
+    with pytest.raises(ValueError, match=r"class index y must be an int in \[0, 3\)"):
+        net.to_tensor_train(bad)

@@ -42,6 +42,8 @@ import math
 import torch
 from torch import nn
 
+from . import tt
+
 __all__ = [
     "ScoreNetwork",
     "CPNetwork",
@@ -91,6 +93,19 @@ def _check_sizes(**sizes) -> None:
         minimum = 2 if name == "d" else 1
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {name} = {value}")
+
+
+def _check_class(y, num_classes: int) -> int:
+    if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < num_classes:
+        raise ValueError(f"class index y must be an int in [0, {num_classes}), got y = {y!r}")
+    return y
+
+
+def _require_product(net, what: str) -> None:
+    xi = getattr(net, "xi", "product")
+    if xi != "product":
+        raise ValueError(f"{what} needs xi = 'product' (a multilinear network); this network has "
+                         f"xi = {xi!r}, whose score is not <A^y, f_1 x ... x f_d> for any tensor A^y")
 
 
 def _rescale(x: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,6 +200,28 @@ class CPNetwork(ScoreNetwork):
             full = (full.unsqueeze(1) * self.a[t].unsqueeze(0)).reshape(-1, self.rank)
         full = full @ self.weights  # (m^d, C)
         return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+    def to_cp(self, y: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """CP form of ``A^y``: ``(weights, factors)`` with ``A^y = sum_rho weights[rho] a_1[:, rho] x ... x a_d[:, rho]``.
+
+        ``weights`` has shape ``(rank,)``, each factor ``(m, rank)``; detached copies.
+        """
+        y = _check_class(y, self.num_classes)
+        _require_product(self, "to_cp")
+        return self.weights[:, y].detach().clone(), [self.a[t].detach().clone() for t in range(self.d)]
+
+    def to_tensor_train(self, y: int) -> tt.TensorTrain:
+        """``A^y`` as a :class:`tt_rnn.tt.TensorTrain` of TT ranks ``<= rank``.
+
+        A CP tensor of rank ``R`` is a TT whose inner cores are diagonal in the rank indices:
+        ``G_t[rho, i, rho'] = a_t[i, rho] delta(rho, rho')``; the class weights go into the last core.
+        """
+        weights, factors = self.to_cp(y)
+        cores = [factors[0]]
+        for factor in factors[1:-1]:
+            cores.append(torch.diag_embed(factor).permute(1, 0, 2))  # (R, m, R), diagonal in rho
+        cores.append((factors[-1] * weights).T)  # (R, m)
+        return tt.TensorTrain(cores)
 
 
 class TTNetwork(ScoreNetwork):
@@ -293,13 +330,27 @@ class TTNetwork(ScoreNetwork):
         return h, log_scale + s
 
     def _coefficient_tensor(self):
-        left = self.first_core  # (m, r)
-        for t in range(1, self.d - 1):
-            core = self.inner_core(t)
-            left = (left @ core.reshape(self.rank, -1)).reshape(-1, self.rank)
-        full = left @ self.last_core.reshape(self.rank, -1)  # (m^{d-1}, m * C)
-        full = full.reshape(-1, self.num_classes)  # (m^d, C)
+        # All classes at once: the last core as an (r, m * C) matrix is a TT core with mode m * C.
+        cores = [self.first_core] + [self.inner_core(t) for t in range(1, self.d - 1)] \
+            + [self.last_core.reshape(self.rank, -1)]
+        full = tt.tt_to_tensor(cores).reshape(-1, self.num_classes)  # (m^d, C)
         return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+    def to_tensor_train(self, y: int) -> tt.TensorTrain:
+        """The coefficient tensor ``A^y`` of class ``y`` as a :class:`tt_rnn.tt.TensorTrain`.
+
+        Cores (detached copies, in :mod:`tt_rnn.tt`'s layout): first ``(m, r)``, ``d - 2`` inner
+        ``(r, m, r)`` — for a shared network the one shared core repeated, and the train is
+        marked ``shared=True`` — and last ``G_d[:, :, y]`` of shape ``(r, m)``. Only meaningful
+        for ``xi="product"`` (a generalized network has no multilinear coefficient tensor).
+        """
+        y = _check_class(y, self.num_classes)
+        _require_product(self, "to_tensor_train")
+        inner = [self.inner_core(t).detach().clone() for t in range(1, self.d - 1)]
+        if self.shared and inner:
+            inner = [inner[0]] * len(inner)
+        cores = [self.first_core.detach().clone()] + inner + [self.last_core[:, :, y].detach().clone()]
+        return tt.TensorTrain(cores, shared=self.shared)
 
 
 class HTNetwork(ScoreNetwork):
