@@ -444,12 +444,13 @@ def _grid_table(payload: dict) -> str:
         lines.append(f"| {kind} | {xi} | {r} | " + " | ".join(cells) + " |")
     caps = {rec["d"]: rec["max_rank"] for rec in records}
     lines.append("| (max) | | | " + " | ".join(str(caps[d]) for d in ds) + " |")
-    lines += ["", "Width a shallow rectifier network needs to realise the same grid tensor "
-              "(Lemma in `tt_rnn/generalized.py`: odd/even rank / min(|S| M + 1, |S^c| M)), mean over seeds:", "",
+    lines += ["", "Smallest width of a shallow rectifier network with the same grid tensor "
+              "(Lemma in `tt_rnn/generalized.py`: ceil(odd/even rank / min(|S| M + 1, |S^c| M))), "
+              "mean over seeds:", "",
               "| network | xi | r | " + " | ".join(f"d = {d}" for d in ds) + " |",
               "|" + " --- |" * (3 + len(ds))]
     for kind, xi, r in rows_keys:
-        if kind == "cp":
+        if kind == "cp" or xi != "rectifier":
             continue
         cells = [f"{need[(kind, xi, r, d)][0]:.1f}" if (kind, xi, r, d) in need else "" for d in ds]
         lines.append(f"| {kind} | {xi} | {r} | " + " | ".join(cells) + " |")
