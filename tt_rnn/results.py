@@ -324,6 +324,9 @@ def _section_tables(key: str):
     if key == "rank":
         from .rank.report import rank_tables
         return rank_tables
+    if key == "generalized":
+        from .generalized import generalized_tables
+        return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
     return folder_tables
