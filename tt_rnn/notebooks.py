@@ -42,6 +42,8 @@ def run_notebook(path, output, quick: bool = True, timeout: int = 1800, paramete
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tt_rnn.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="QUICK = True (small, fast runs)")
+    parser.add_argument("--train-missing", action="store_true",
+                        help="TRAIN_MISSING = True: train the configurations whose results files are missing")
     parser.add_argument("--output-dir", default="build/notebooks")
     parser.add_argument("notebooks", nargs="*", help="default: every notebook below the working directory")
     args = parser.parse_args(argv)
@@ -50,7 +52,8 @@ def main(argv=None) -> int:
         if not path.is_file():
             parser.error(f"no notebook {str(path)!r}")
         output = Path(args.output_dir) / path
-        seconds = run_notebook(path, output, quick=args.quick)
+        seconds = run_notebook(path, output, quick=args.quick,
+                               parameters={"TRAIN_MISSING": True} if args.train_missing else None)
         print(f"{path}: ran in {seconds:.1f} s -> {output}")
     return 0
 

@@ -13,17 +13,30 @@ def _final(run, key="test_acc"):
     return 100 * run["history"][-1][key]
 
 
+def _mean_std(values):
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return mean, std
+
+
 def accuracy_vs_rank(runs: list[dict], title: str = ""):
     """Two panels: final test accuracy against rank, and against the tensor network's parameters
-    (one line per format)."""
+    (one line per format; with several seeds the mean, and the sample std as error bars)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     runs = [r for r in runs if r["history"]]
     for model in MODEL_ORDER:
-        pts = sorted((r["config"]["rank"], r["params_network"], _final(r)) for r in runs
-                     if r["config"]["model"] == model)
-        if pts:
-            axes[0].plot([p[0] for p in pts], [p[2] for p in pts], "o-", label=MODEL_NAMES[model])
-            axes[1].plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=MODEL_NAMES[model])
+        by_rank: dict = {}
+        for r in runs:
+            if r["config"]["model"] == model:
+                by_rank.setdefault(r["config"]["rank"], []).append(r)
+        if not by_rank:
+            continue
+        ranks = sorted(by_rank)
+        stats = [_mean_std([_final(r) for r in by_rank[k]]) for k in ranks]
+        params = [by_rank[k][0]["params_network"] for k in ranks]
+        for ax, x in zip(axes, (ranks, params)):
+            ax.errorbar(x, [m for m, _ in stats], yerr=[s for _, s in stats], fmt="o-", capsize=3,
+                        label=MODEL_NAMES[model])
     fmap = runs[0]["params_features"] if runs else 0
     axes[0].set_xscale("log", base=2)
     axes[0].set_xlabel("rank r")

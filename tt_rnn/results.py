@@ -28,7 +28,7 @@ from pathlib import Path
 
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
-           "load_data_or_explain", "notebook_runs", "provenance_table",
+           "load_data_or_explain", "notebook_runs", "provenance_table", "provenance_summary",
            "runs_table", "seed_summary", "sweep_table", "describe", "folder_tables", "benchmark_tables",
            "update_file", "main"]
 
@@ -178,11 +178,15 @@ def load_or_train(config, *, root=".", data=None, train_missing: bool = True) ->
     return Run(results, "resumed" if resume else "trained", config.results_path)
 
 
-def load_data_or_explain(dataset: str, data_dir=None):
+def load_data_or_explain(dataset: str, data_dir=None, *, num_threads: int | None = None):
     """The data set as :class:`~tt_rnn.data.ImageData` (downloaded when missing and possible), or
-    ``None`` after printing one line that says it is missing and the one command that gets it."""
+    ``None`` after printing one line that says it is missing and the one command that gets it.
+    ``num_threads``: also set torch's CPU threads (the notebooks train with one)."""
     from .data import DataError, load_dataset
 
+    if num_threads:
+        import torch
+        torch.set_num_threads(num_threads)
     try:
         return load_dataset(dataset, data_dir)
     except DataError as exc:
@@ -192,12 +196,14 @@ def load_data_or_explain(dataset: str, data_dir=None):
         return None
 
 
-def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bool = True, root="..") -> dict:
+def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bool = True, root="..",
+                  quick_limit: int = 2) -> dict:
     """``{name: Run}`` for the named ``configs`` as a notebook shows them.
 
     * ``data is None`` (not available): the committed results files under ``root``, read only.
-    * ``quick``: each configuration shrunk by :func:`tt_rnn.experiments.quick` and trained into
-      a temporary folder (a smoke test; the committed results are never touched).
+    * ``quick``: the first ``quick_limit`` configurations, each shrunk by
+      :func:`tt_rnn.experiments.quick`, trained into a temporary folder (a smoke test; the
+      committed results are never touched).
     * otherwise: :func:`load_or_train` under ``root`` (``train_missing``: train what is missing).
     """
     import tempfile
@@ -206,7 +212,7 @@ def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bo
 
     if data is not None and quick:
         root = tempfile.mkdtemp(prefix="tt_rnn_quick_")
-        configs = {name: quick_config(config) for name, config in configs.items()}
+        configs = {name: quick_config(config) for name, config in list(configs.items())[:quick_limit]}
     train_missing = train_missing and data is not None
     return {name: load_or_train(config, root=root, data=data, train_missing=train_missing)
             for name, config in configs.items()}
@@ -299,14 +305,15 @@ def seed_summary(runs: list[dict]) -> str:
     return "Mean ± sample std over seeds [number of seeds]:\n\n" + "\n".join(lines)
 
 
-def sweep_table(runs: list[dict]) -> str:
-    """Pivot: one row per rank, one column per model, cells ``test acc % (params)``; with several
-    seeds ``mean ± std [seeds] (params)``."""
+def sweep_table(runs: list[dict], metric: str = "test_acc", epoch: int = -1) -> str:
+    """Pivot: one row per rank, one column per model, cells ``metric (params)`` at ``epoch`` (an
+    index into the history: -1 the last, 0 the first); with several seeds ``mean ± std [seeds]``.
+    Accuracies in percent, losses as they are."""
     models = [m for m in MODEL_ORDER if any(r["config"]["model"] == m for r in runs)]
     ranks = sorted({r["config"]["rank"] for r in runs})
     cells: dict = {}
     for r in runs:
-        if r["history"]:
+        if r["history"] and len(r["history"]) > (epoch if epoch >= 0 else -epoch - 1):
             cells.setdefault((r["config"]["model"], r["config"]["rank"]), []).append(r)
     lines = ["| rank | " + " | ".join(MODEL_NAMES[m] for m in models) + " |",
              "|---|" + "---|" * len(models)]
@@ -317,11 +324,23 @@ def sweep_table(runs: list[dict]) -> str:
             if not group:
                 row.append("–")
                 continue
+            values = [r["history"][epoch].get(metric) for r in group]
+            # _mean_std prints percent: losses are divided by 100 to print as they are
+            text = _mean_std(values if metric.endswith("_acc") else [v / 100 for v in values])
             unfinished = [r for r in group if r.get("status") != "completed"]
-            row.append(f"{_mean_std([_final(r, 'test_acc') for r in group])} ({group[0]['params']:,})"
-                       + (_status(unfinished[0]) if unfinished else ""))
+            row.append(f"{text} ({group[0]['params']:,})" + (_status(unfinished[0]) if unfinished else ""))
         lines.append(f"| {rank} | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def provenance_summary(runs: dict) -> str:
+    """One line: how many runs were read, trained or are missing (naming the missing ones)."""
+    counts: dict = {}
+    for run in runs.values():
+        counts[run.source] = counts.get(run.source, 0) + 1
+    missing = [name for name, run in runs.items() if run.source == "missing"]
+    text = ", ".join(f"{n} {source}" for source, n in sorted(counts.items()))
+    return text + (f" (missing: {', '.join(f'`{m}`' for m in missing)})" if missing else "")
 
 
 def describe(runs: list[dict]) -> str:
