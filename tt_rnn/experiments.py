@@ -17,7 +17,8 @@ from __future__ import annotations
 from .train import TrainConfig
 
 __all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
-           "CIFAR10_BEST", "CIFAR10_CONV"]
+           "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
+           "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 # Execution settings shared by every named run (not part of the experiment; see tt_rnn.results).
@@ -57,6 +58,45 @@ CIFAR10_BEST = TrainConfig(dataset="cifar10", model="tt-shared", rank=32, m=64, 
                            batch_size=128, lr=3e-3, schedule="onecycle", weight_decay=5e-4, grad_clip=5.0)
 CIFAR10_CONV = CIFAR10_BEST.replace(train_subset=20000, epochs=4)  # the four formats, reduced budget
 
+# --- The validation protocol: every format near the identity with the constant feature
+# (tt_rnn.initializers), a fixed seeded validation split of 5,000 training images recorded in
+# every results file; choices are made on val_acc, the test set is for reporting only.
+VALIDATION = dict(val_size=5000, split_seed=0, init="identity", constant_feature=True)
+SEED_RANKS = (4, 16, 64)      # ranks repeated with seeds 1 and 2
+EXTRA_SEEDS = (1, 2)
+
+# MNIST calibration: does every format leave log 10 within one epoch? (identity, and the random
+# initialisation of CP without the constant feature as the contrast); 2 epochs on 20,000 images.
+MNIST_CALIBRATION = MNIST_SWEEP.replace(epochs=2, val_size=5000, split_seed=0)
+MNIST_CALIBRATION_RANKS = (1, 4, 16, 64)
+# MNIST sweep under the protocol: the budget of mnist/sweep (3 epochs on 20,000 images).
+MNIST_VAL_SWEEP = MNIST_SWEEP.replace(**VALIDATION)
+MNIST_VAL_SWEEP_RANKS = (1, 2, 4, 8, 16, 32, 64)
+MNIST_VAL_CP_RANKS = (128, 256)  # the shallow network needs larger ranks
+# MNIST best models under the protocol: the budget of mnist/best (30 epochs, 55,000 images).
+MNIST_VAL_BEST = MNIST_BEST.replace(**VALIDATION)
+_MNIST_VAL_BEST_RUNS = {
+    "tt-shared_r32": dict(model="tt-shared"), "tt_r32": dict(model="tt"), "ht_r32": dict(model="ht"),
+    "cp_r32": dict(model="cp"), "cp_r256": dict(model="cp", rank=256),
+    "cp_r256_do0": dict(model="cp", rank=256, dropout=0.0),
+}
+# CIFAR-10 under the protocol: the budget of cifar10/sweep (4 epochs on 20,000 images, linear
+# features) and of cifar10/conv_features / cifar10/best (conv features).
+CIFAR10_VAL_SWEEP = CIFAR10_SWEEP.replace(**VALIDATION)
+CIFAR10_VAL_SWEEP_RANKS = (4, 8, 16, 32, 64)
+CIFAR10_VAL_CONV = CIFAR10_CONV.replace(**VALIDATION)
+CIFAR10_VAL_BEST = CIFAR10_BEST.replace(**VALIDATION)
+
+
+def _seeded(prefix: str, base: TrainConfig, ranks, models=MODELS) -> list:
+    """``prefix/{model}_r{rank}`` for every rank and model, plus seeds 1, 2 at :data:`SEED_RANKS`."""
+    runs = [_named(f"{prefix}/{model}_r{rank}", base.replace(model=model, rank=rank))
+            for rank in ranks for model in models]
+    runs += [_named(f"{prefix}/{model}_r{rank}_s{seed}", base.replace(model=model, rank=rank, seed=seed))
+             for seed in EXTRA_SEEDS for rank in SEED_RANKS if rank in ranks for model in models]
+    return runs
+
+
 EXPERIMENTS: dict[str, TrainConfig] = dict(
     [_named(f"mnist/sweep/{model}_r{rank}", MNIST_SWEEP.replace(model=model, rank=rank))
      for rank in MNIST_SWEEP_RANKS for model in MODELS]
@@ -67,6 +107,20 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
        # the ablation: the same budget with the per-patch linear + ReLU map of Khrulkov et al.
        _named("cifar10/best/tt-shared_linear_m64_r32_cropflip_e20", CIFAR10_BEST.replace(features="linear", hidden=32))]
     + [_named(f"cifar10/conv_features/{model}_r32", CIFAR10_CONV.replace(model=model)) for model in MODELS]
+    # the validation protocol (VALIDATION above)
+    + [_named(f"mnist/calibration/{model}_r{rank}_identity",
+              MNIST_CALIBRATION.replace(model=model, rank=rank, init="identity", constant_feature=True))
+       for rank in MNIST_CALIBRATION_RANKS for model in MODELS]
+    + [_named(f"mnist/calibration/cp_r{rank}_random", MNIST_CALIBRATION.replace(model="cp", rank=rank))
+       for rank in MNIST_CALIBRATION_RANKS]
+    + _seeded("mnist/val_sweep", MNIST_VAL_SWEEP, MNIST_VAL_SWEEP_RANKS)
+    + [_named(f"mnist/val_sweep/cp_r{rank}", MNIST_VAL_SWEEP.replace(model="cp", rank=rank))
+       for rank in MNIST_VAL_CP_RANKS]
+    + [_named(f"mnist/val_best/{name}", MNIST_VAL_BEST.replace(**change))
+       for name, change in _MNIST_VAL_BEST_RUNS.items()]
+    + _seeded("cifar10/val_sweep", CIFAR10_VAL_SWEEP, CIFAR10_VAL_SWEEP_RANKS)
+    + [_named(f"cifar10/val_conv/{model}_r32", CIFAR10_VAL_CONV.replace(model=model)) for model in MODELS]
+    + [_named(f"cifar10/val_best/{model}_r32", CIFAR10_VAL_BEST.replace(model=model)) for model in MODELS]
 )
 
 
