@@ -65,8 +65,9 @@ VALIDATION = dict(val_size=5000, split_seed=0, init="identity", constant_feature
 SEED_RANKS = (4, 16, 64)      # ranks repeated with seeds 1 and 2
 EXTRA_SEEDS = (1, 2)
 
-# MNIST calibration: does every format leave log 10 within one epoch? (identity, and the random
-# initialisation of CP without the constant feature as the contrast); 2 epochs on 20,000 images.
+# MNIST calibration: does every format leave log 10 within one epoch? Identity + constant feature,
+# against the classic random initialisation without it (and CP with the constant feature alone);
+# 2 epochs on 20,000 images.
 MNIST_CALIBRATION = MNIST_SWEEP.replace(epochs=2, val_size=5000, split_seed=0)
 MNIST_CALIBRATION_RANKS = (1, 4, 16, 64)
 # MNIST sweep under the protocol: the budget of mnist/sweep (3 epochs on 20,000 images).
@@ -111,8 +112,17 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
     + [_named(f"mnist/calibration/{model}_r{rank}_identity",
               MNIST_CALIBRATION.replace(model=model, rank=rank, init="identity", constant_feature=True))
        for rank in MNIST_CALIBRATION_RANKS for model in MODELS]
-    + [_named(f"mnist/calibration/cp_r{rank}_random", MNIST_CALIBRATION.replace(model="cp", rank=rank))
-       for rank in MNIST_CALIBRATION_RANKS]
+    + [_named(f"mnist/calibration/{model}_r{rank}_random", MNIST_CALIBRATION.replace(model=model, rank=rank))
+       for rank in MNIST_CALIBRATION_RANKS for model in MODELS]
+    # the constant feature alone (random initialisation): which of the two changes matters
+    + [_named(f"mnist/calibration/cp_r{rank}_random_constant",
+              MNIST_CALIBRATION.replace(model="cp", rank=rank, constant_feature=True))
+       for rank in MNIST_CALIBRATION_RANKS[1:]]
+    # a larger perturbation of the identity (init_noise 4: the shared core then gets the distinct cores' scale)
+    + [_named(f"mnist/calibration/{model}_r{rank}_identity_noise4",
+              MNIST_CALIBRATION.replace(model=model, rank=rank, init="identity", constant_feature=True,
+                                        init_noise=4.0))
+       for rank in (16, 64) for model in MODELS]
     + _seeded("mnist/val_sweep", MNIST_VAL_SWEEP, MNIST_VAL_SWEEP_RANKS)
     + [_named(f"mnist/val_sweep/cp_r{rank}", MNIST_VAL_SWEEP.replace(model="cp", rank=rank))
        for rank in MNIST_VAL_CP_RANKS]

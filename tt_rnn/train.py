@@ -105,6 +105,7 @@ class TrainConfig:
     # needs the constant feature f[m-1] = 1 (m - 1 learned features + 1); defaults = the classic runs
     init: str = "random"                # tt_rnn.initializers.INIT_SCHEMES
     constant_feature: bool = False      # last feature is the constant 1 (tt_rnn.features)
+    init_noise: float = 1.0             # scale of the perturbation of init "identity" (``noise``)
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -156,7 +157,7 @@ class TrainConfig:
         for name in ("dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: must be in [0, 1)")
-        for name in ("warmup_epochs", "weight_decay"):
+        for name in ("warmup_epochs", "weight_decay", "init_noise"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -291,7 +292,8 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int, image_s
         kwargs["product"] = product
     net = make_network(config.model, d, config.m, config.rank, num_classes, **kwargs)
     if config.init != "random":
-        initialize(net, config.init, generator=torch.Generator().manual_seed(config.seed))
+        initialize(net, config.init, noise=config.init_noise,
+                   generator=torch.Generator().manual_seed(config.seed))
     model = ScoreClassifier(fmap, net)
     return model.to(device) if device is not None else model
 
