@@ -18,7 +18,7 @@ from .train import TrainConfig
 
 __all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
-           "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST"]
+           "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 # Execution settings shared by every named run (not part of the experiment; see tt_rnn.results).
@@ -62,6 +62,12 @@ CIFAR10_CONV = CIFAR10_BEST.replace(train_subset=20000, epochs=4)  # the four fo
 # (tt_rnn.initializers), a fixed seeded validation split of 5,000 training images recorded in
 # every results file; choices are made on val_acc, the test set is for reporting only.
 VALIDATION = dict(val_size=5000, split_seed=0, init="identity", constant_feature=True)
+# The identity's perturbation per format, chosen on the validation accuracy of mnist/calibration
+# (2 epochs): noise 4 for the shared core (r = 16: 94.54 % against 93.44 % with noise 1), 1 for
+# the others (CP r = 16: 93.86 % against 91.76 %; HT 94.82 against 92.70; TT 96.68 against 96.80).
+INIT_NOISE = {"tt-shared": 4.0, "tt": 1.0, "ht": 1.0, "cp": 1.0}
+# The classic models under the same protocol (random initialisation, no constant feature).
+VALIDATION_RANDOM = dict(val_size=5000, split_seed=0)
 SEED_RANKS = (4, 16, 64)      # ranks repeated with seeds 1 and 2
 EXTRA_SEEDS = (1, 2)
 
@@ -89,12 +95,18 @@ CIFAR10_VAL_CONV = CIFAR10_CONV.replace(**VALIDATION)
 CIFAR10_VAL_BEST = CIFAR10_BEST.replace(**VALIDATION)
 
 
-def _seeded(prefix: str, base: TrainConfig, ranks, models=MODELS) -> list:
-    """``prefix/{model}_r{rank}`` for every rank and model, plus seeds 1, 2 at :data:`SEED_RANKS`."""
-    runs = [_named(f"{prefix}/{model}_r{rank}", base.replace(model=model, rank=rank))
+def _format(base: TrainConfig, model: str, **changes) -> TrainConfig:
+    """``base`` for ``model``, with the format's :data:`INIT_NOISE` when it starts at the identity."""
+    noise = INIT_NOISE[model] if base.init == "identity" else base.init_noise
+    return base.replace(model=model, init_noise=noise, **changes)
+
+
+def _seeded(prefix: str, base: TrainConfig, ranks, models=MODELS, seeds=EXTRA_SEEDS) -> list:
+    """``prefix/{model}_r{rank}`` for every rank and model, plus ``seeds`` at :data:`SEED_RANKS`."""
+    runs = [_named(f"{prefix}/{model}_r{rank}", _format(base, model, rank=rank))
             for rank in ranks for model in models]
-    runs += [_named(f"{prefix}/{model}_r{rank}_s{seed}", base.replace(model=model, rank=rank, seed=seed))
-             for seed in EXTRA_SEEDS for rank in SEED_RANKS if rank in ranks for model in models]
+    runs += [_named(f"{prefix}/{model}_r{rank}_s{seed}", _format(base, model, rank=rank, seed=seed))
+             for seed in seeds for rank in SEED_RANKS if rank in ranks for model in models]
     return runs
 
 
@@ -124,13 +136,17 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
                                         init_noise=4.0))
        for rank in (16, 64) for model in MODELS]
     + _seeded("mnist/val_sweep", MNIST_VAL_SWEEP, MNIST_VAL_SWEEP_RANKS)
-    + [_named(f"mnist/val_sweep/cp_r{rank}", MNIST_VAL_SWEEP.replace(model="cp", rank=rank))
+    + [_named(f"mnist/val_sweep/cp_r{rank}", _format(MNIST_VAL_SWEEP, "cp", rank=rank))
        for rank in MNIST_VAL_CP_RANKS]
-    + [_named(f"mnist/val_best/{name}", MNIST_VAL_BEST.replace(**change))
+    + _seeded("mnist/val_sweep_random", MNIST_SWEEP.replace(**VALIDATION_RANDOM), MNIST_VAL_SWEEP_RANKS, seeds=())
+    + [_named(f"mnist/val_best/{name}", _format(MNIST_VAL_BEST, change["model"],
+                                                         **{k: v for k, v in change.items() if k != "model"}))
        for name, change in _MNIST_VAL_BEST_RUNS.items()]
     + _seeded("cifar10/val_sweep", CIFAR10_VAL_SWEEP, CIFAR10_VAL_SWEEP_RANKS)
-    + [_named(f"cifar10/val_conv/{model}_r32", CIFAR10_VAL_CONV.replace(model=model)) for model in MODELS]
-    + [_named(f"cifar10/val_best/{model}_r32", CIFAR10_VAL_BEST.replace(model=model)) for model in MODELS]
+    + _seeded("cifar10/val_sweep_random", CIFAR10_SWEEP.replace(**VALIDATION_RANDOM), CIFAR10_VAL_SWEEP_RANKS,
+              seeds=())
+    + [_named(f"cifar10/val_conv/{model}_r32", _format(CIFAR10_VAL_CONV, model)) for model in MODELS]
+    + [_named(f"cifar10/val_best/{model}_r32", _format(CIFAR10_VAL_BEST, model)) for model in MODELS]
 )
 
 
