@@ -1,15 +1,15 @@
 # Two commands do all the set-up on a fresh machine:
-#   make reproduce   create .venv, then run the main job (demo + every notebook in quick mode)
-#   make test        create .venv, then run the test suite
+#   make reproduce   create .venv, then run the main job (demo, every notebook in quick mode, the PDF)
+#   make test        create .venv, then run the test suite (needs no data and no network)
 # Data directory: $TT_RNN_DATA (default ./data); MNIST / CIFAR-10 are downloaded there by
-# torchvision when missing and the network allows.
+# torchvision when missing and the network allows (or: make data).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: reproduce test venv pdf benchmark clean
+.PHONY: reproduce test venv pdf benchmark tables data clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,12 @@ pdf:
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_networks.py --json results/benchmarks/networks.json
+
+tables: $(STAMP)
+	$(PY) -m tt_rnn.results --update README.md
+
+data: $(STAMP)
+	$(PY) -m tt_rnn.data download all
 
 clean:
 	rm -rf build .pytest_cache

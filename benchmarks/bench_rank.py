@@ -35,14 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tt_rnn.rank import cp_rank_bracket  # noqa: E402
-from tt_rnn.tt import random_tt  # noqa: E402
-
-#: The earlier published table (gradient-descent "CP-rank estimates", n = 2, r = 3).
-EARLIER_ESTIMATES = {2: 2, 3: 2, 4: 4, 5: 7, 6: 10, 7: 34, 8: 42}
-EARLIER_BOUNDS = {2: 2, 3: 2, 4: 4, 5: 4, 6: 8, 7: 8, 8: 16}
+from tt_rnn.rank import EARLIER_BOUNDS, EARLIER_ESTIMATES, cp_rank_bracket, table_strategy
+from tt_rnn.tt import random_tt
 
 
 def adam_cp_rank(tensor: np.ndarray, *, tol: float = 1e-3, lr: float = 1e-2, steps: int = 2000,
@@ -57,6 +51,7 @@ def adam_cp_rank(tensor: np.ndarray, *, tol: float = 1e-3, lr: float = 1e-2, ste
     """
     start = time.perf_counter()
     x = torch.as_tensor(tensor, dtype=torch.float64)
+    x = x / x.abs().max()          # first by max|x|: the norm of a huge tensor would overflow
     x = x / torch.linalg.norm(x)
     d = x.ndim
     rank_max = rank_max or int(np.prod(x.shape) // max(x.shape))
@@ -94,8 +89,9 @@ def main(argv=None) -> int:
     parser.add_argument("--adam-tol", type=float, default=1e-3)
     parser.add_argument("--adam-steps", type=int, default=2000)
     parser.add_argument("--tol", type=float, default=1e-10, help="our exact-fit tolerance")
-    parser.add_argument("--time-limit", type=float, default=200.0,
-                        help="seconds for our fitting search per d >= 9 (d <= 8: no limit)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds for our fitting search per d above GALLOP_MAX_D "
+                             "(default: the table's policy, tt_rnn.rank.table_strategy)")
     parser.add_argument("--adam-time-limit", type=float, default=900.0,
                         help="seconds for the Adam rank search per d")
     parser.add_argument("--json", default=None, help="write the comparison here")
@@ -111,9 +107,11 @@ def main(argv=None) -> int:
         x = random_tt(2, 3, d, shared=True, seed=args.seed, integer=True).to_tensor()
         adam = adam_cp_rank(x, tol=args.adam_tol, steps=args.adam_steps, seed=args.seed,
                             time_limit=args.adam_time_limit)
-        strategy = "gallop" if d <= 8 else "descend"      # as in the notebook
+        strategy, limit = table_strategy(d)               # the same policy as the notebook
+        if limit is not None and args.time_limit is not None:
+            limit = args.time_limit
         ours = cp_rank_bracket(x, tol=args.tol, seed=args.seed, strategy=strategy,
-                               time_limit=None if d <= 8 else args.time_limit)
+                               time_limit=limit)
         err = f"{ours.upper_error:.1e}" if ours.upper_error is not None else "exact"
         print(f"{d:>3} {EARLIER_ESTIMATES.get(d, '-'):>7} {EARLIER_BOUNDS.get(d, '-'):>5} | "
               f"{str(adam['rank']) if adam['rank'] else '>' + str(max(adam['errors'])):>5} "

@@ -9,6 +9,12 @@ certified_rank, max_possible_rank, theorem_bound, khrulkov_bound, ...``).
 Fallback: ``--compute`` draws the certificates here with ``tt_rnn.rank.certified_unfolding_rank``
 on a small grid (when the notebook's JSON is not available).
 
+``--extend`` adds to the JSON the certificates of ``EXTENSION_GRID`` that it lacks (cases with
+``n > r^2``, where the min-cut bound ``r^(d-1)`` is the smallest of the three cuts; single thread,
+a few seconds in all) and writes into every record the two bounds the PDF compares it with:
+``min_cut_bound`` (proved upper bound, ``tt_rnn.tt.odd_even_min_cut_bound``) and
+``proven_bound`` (``min(n, r)^(d/2)``, the proved generic lower bound for equal inner cores).
+
 Only odd/even unfoldings of even order d enter the table. For each (n, r, d) and each kind of
 draw (equal inner cores / independent cores) the largest certified rank over the draws is shown;
 each one is a proof-grade lower bound on the generic rank of the odd/even unfolding for that
@@ -19,6 +25,7 @@ Usage:
     python scripts/certified_table.py                       # JSON -> paper/generated/...
     python scripts/certified_table.py --output -            # print instead of writing
     python scripts/certified_table.py --compute             # fallback: compute the certificates
+    python scripts/certified_table.py --extend              # add EXTENSION_GRID to the JSON, then write
 """
 
 from __future__ import annotations
@@ -26,23 +33,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
+
+from tt_rnn.tt import odd_even_min_cut_bound, odd_even_row_modes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "results" / "rank" / "generic_unfolding_ranks.json"
 DEFAULT_OUTPUT = ROOT / "paper" / "generated" / "certified_cases.tex"
 # Fallback grid for --compute: n < r-1, n = r-1, n = r, n > r, d = 4, 6.
 COMPUTE_GRID = [(n, r, d) for d in (4, 6) for (n, r) in [(2, 4), (2, 3), (2, 2), (3, 3), (3, 2), (4, 3)]]
-
-
-def odd_even_modes(d: int) -> list[int]:
-    return list(range(0, d, 2))
+# Cases with n > r^2 (there the min-cut bound r^(d-1) is below r n^(d/2-1) as soon as d >= 4), up to
+# the size limit of the GF(p) certificates: r = 2 with n = 5..9, r = 3 with n = 10..12, r = 4 with n = 17;
+# then the regime r < n < r^2, the only one where the PDF leaves the generic rank open:
+# r = 3 with n = 5..8, r = 4 with n = 5..15, r = 5 with n = 6, 12, 24.
+EXTENSION_GRID = ([(n, 2, d) for n in range(5, 10) for d in (2, 4, 6, 8) if n ** d <= 6_000_000]
+                  + [(n, 3, d) for n in (10, 11, 12) for d in (2, 4, 6)]
+                  + [(17, 4, d) for d in (2, 4)]
+                  + [(n, 3, d) for n in range(5, 9) for d in (2, 4, 6)]
+                  + [(n, 4, d) for n in range(5, 16) for d in (2, 4, 6) if n ** d <= 3_000_000]
+                  + [(n, 5, d) for n in (6, 12, 24) for d in (2, 4)])
+EXTENSION_SEEDS = (0, 1, 2)
 
 
 def load_records(path: Path) -> tuple[list[dict], str]:
     data = json.loads(path.read_text())
     records = data["records"] if isinstance(data, dict) else data
+    if isinstance(data, dict) and "extension" in data:  # provenance of the --extend certificates
+        for rec in records:
+            rec.setdefault("_extension", data["extension"])
     try:
         source = str(path.resolve().relative_to(ROOT))
     except ValueError:
@@ -50,16 +70,49 @@ def load_records(path: Path) -> tuple[list[dict], str]:
     return records, source
 
 
+def proven_bound(n: int, r: int, d: int) -> int:
+    """``min(n, r)^(d // 2)``: the generic CP-rank (and unfolding-rank) lower bound proved for equal cores."""
+    return min(n, r) ** (d // 2)
+
+
+def annotate(record: dict) -> dict:
+    """Add ``min_cut_bound`` and ``proven_bound`` to an odd/even record (other fields untouched)."""
+    n, r, d = int(record["n"]), int(record["r"]), int(record["d"])
+    if list(record["row_modes"]) == odd_even_row_modes(d):
+        record["min_cut_bound"] = odd_even_min_cut_bound(n, r, d)
+        record["proven_bound"] = proven_bound(n, r, d)
+    return record
+
+
 def compute_records() -> tuple[list[dict], str]:
-    sys.path.insert(0, str(ROOT))
     from tt_rnn.rank import certified_unfolding_rank
 
     records = []
     for n, r, d in COMPUTE_GRID:
         for shared in (True, False):
             cert = certified_unfolding_rank(n, r, d, shared=shared, seed=0, numerical=False)
-            records.append(cert.to_dict())
+            records.append(annotate(cert.to_dict()))
     return records, "scripts/certified_table.py --compute"
+
+
+def extend_records(records: list[dict], grid=EXTENSION_GRID, seeds=EXTENSION_SEEDS) -> tuple[list[dict], float]:
+    """Append the certificates of ``grid`` x ``seeds`` x (equal, independent cores) not yet present.
+
+    Returns the extended list and the wall time in seconds spent on the new certificates.
+    Integer range and primes are the defaults of ``certified_unfolding_rank`` (as in the notebook).
+    """
+    from tt_rnn.rank import certified_unfolding_rank
+
+    have = {(int(x["n"]), int(x["r"]), int(x["d"]), bool(x["shared"]), int(x["seed"])) for x in records}
+    start = time.perf_counter()
+    out = list(records)
+    for n, r, d in grid:
+        for shared in ((True, False) if d > 2 else (False,)):
+            for seed in seeds:
+                if (n, r, d, shared, seed) in have:
+                    continue
+                out.append(certified_unfolding_rank(n, r, d, shared=shared, seed=seed).to_dict())
+    return [annotate(x) for x in out], time.perf_counter() - start
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -72,7 +125,7 @@ def summarize(records: list[dict]) -> list[dict]:
     groups: dict[tuple, dict] = defaultdict(lambda: {True: [], False: []})
     for rec in records:
         n, r, d = int(rec["n"]), int(rec["r"]), int(rec["d"])
-        if d % 2 or list(rec["row_modes"]) != odd_even_modes(d):
+        if d % 2 or list(rec["row_modes"]) != odd_even_row_modes(d):
             continue
         groups[(n, r, d)][bool(rec["shared"])].append(rec)
     rows = []
@@ -82,7 +135,7 @@ def summarize(records: list[dict]) -> list[dict]:
                "thm1": min(n, r - 1) ** k if r >= 2 else None,
                "thm2": min(n, r) ** k,
                "size": n ** k,
-               "upper": min(n ** k, r * n ** (k - 1))}  # Lemma "upper bound" (lem:upper) of the PDF
+               "upper": odd_even_min_cut_bound(n, r, d)}  # prop:mincut-oe of the PDF
         for shared, key in ((True, "shared"), (False, "distinct")):
             recs = kinds[shared]
             row[key] = max(int(x["certified_rank"]) for x in recs) if recs else None
@@ -93,7 +146,10 @@ def summarize(records: list[dict]) -> list[dict]:
                 if x.get("max_possible_rank") is not None and int(x["max_possible_rank"]) != row["size"]:
                     raise ValueError(f"max_possible_rank mismatch in record {x}")
                 if int(x["certified_rank"]) > row["upper"]:
-                    raise ValueError(f"certified rank above the upper bound of lem:upper: {x}")
+                    raise ValueError(f"certified rank above the min-cut bound of prop:mincut-oe: {x}")
+                for key_, value in (("min_cut_bound", row["upper"]), ("proven_bound", row["thm2"])):
+                    if x.get(key_) is not None and int(x[key_]) != value:
+                        raise ValueError(f"{key_} mismatch in record {x}")
         row["compared"] = row["shared"] is not None and row["distinct"] is not None and d > 2
         if d == 2:  # one family: M^eq = M_{n,r}
             best = max(v for v in (row["shared"], row["distinct"]) if v is not None)
@@ -158,23 +214,55 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
                        + (", all with $n>r$" if n_gt_r else ""))
     out.append(
         f"With equal cores the certified rank is at least $\\min(n,r)^{{d/2}}$ in "
-        f"{_count_phrase(len(above_thm2), len(shared_rows))} cases, as Theorem~\\ref{{thm:strong}} "
-        f"guarantees{strict_text}.")
-    if exact:
-        out.append("")  # new paragraph: exact generic ranks
-        both_text = (f" Independent cores reach the same value in "
-                     f"{_count_phrase(len(exact_both), len(exact_compared))} of these cases with $d\\ge4$, and "
-                     "Lemma~\\ref{lem:upper} holds on $\\M_{n,r}$ too, so there the generic odd/even "
-                     "unfolding rank is the same with and without weight sharing." if exact_both else "")
+        f"{_count_phrase(len(above_thm2), len(shared_rows))} cases, consistent with "
+        f"Theorem~\\ref{{thm:strong}}{strict_text}. (The theorem is a statement about almost every "
+        "core; it does not guarantee any particular integer draw, so these counts are a consistency "
+        "check, not a consequence.)")
+    out.append("")  # new paragraph: the min-cut bound, attained or not
+    wide = [row for row in shared_rows if row["n"] > row["r"] ** 2 and row["d"] >= 4]
+    wide_exact = [row for row in wide if row["shared"] == row["upper"]]
+    missed = [row for row in shared_rows if row["shared"] != row["upper"]]
+    missed_distinct = [row for row in compared if row["distinct"] != row["upper"]]
+    both_text = ""
+    if compared:
+        both_text = (f" With independent cores the certified rank equals the same bound in "
+                     f"{_count_phrase(len(compared) - len(missed_distinct), len(compared))} cases with "
+                     "$d\\ge4$.")
+    wide_text = ""
+    if wide:
+        wide_text = (f" The cases include {_plural(len(wide), 'case')} with $n>r^2$ and $d\\ge4$ "
+                     "(marked $^\\dagger$), where the bound is $r^{d-1}<rn^{d/2-1}$; it is "
+                     f"attained in {_count_phrase(len(wide_exact), len(wide))} of them, as "
+                     "Theorem~\\ref{thm:wide} predicts for generic cores.")
+    out.append(
+        f"In {_count_phrase(len(exact), len(shared_rows))} cases the certified rank with equal cores "
+        "equals the min-cut bound $\\min(n^{d/2},\\allowbreak rn^{d/2-1},\\allowbreak r^{d-1})$ of "
+        "Proposition~\\ref{prop:mincut-oe}, an upper bound for every point of $\\M_{n,r}$; in those "
+        "cases it is therefore the generic rank of the odd/even unfolding on $\\Meq$ "
+        "(Definition~\\ref{def:generic}), not only a lower bound." + both_text + wide_text)
+    open_rows = [row for row in shared_rows if row["r"] < row["n"] < row["r"] ** 2 and row["d"] >= 4]
+    open_exact = [row for row in open_rows if row["shared"] == row["upper"]
+                  and (row["distinct"] is None or row["distinct"] == row["upper"])]
+    if open_rows:
+        pairs_open = sorted({(row["n"], row["r"]) for row in open_rows})
         out.append(
-            f"In {_count_phrase(len(exact), len(shared_rows))} cases the certified rank with equal "
-            "cores equals the upper bound $\\min(n^{k},rn^{k-1})$ of Lemma~\\ref{lem:upper} ($d=2k$), "
-            "so it is the generic rank of the odd/even unfolding on $\\Meq$, not only a lower bound."
-            + both_text)
-        if len(exact) == len(shared_rows) and len(exact_both) == len(exact_compared) == len(compared):
-            out.append("These certificates suggest that the generic odd/even unfolding rank is "
-                       "$\\min(n^{d/2},rn^{d/2-1})$ on both $\\Meq$ and $\\M_{n,r}$ for all $n$, $r$ "
-                       "and even $d$; we have not proved this beyond the certified cases.")
+            f"Only the {_plural(len(open_rows), 'case')} with $r<n<r^2$ and $d\\ge4$ (marked "
+            f"$^\\circ$; {len(pairs_open)} pairs $(n,r)$) are not covered by "
+            "Corollary~\\ref{cor:generic-unfolding} or Theorem~\\ref{thm:wide}; equal and independent "
+            f"cores attain the bound in {_count_phrase(len(open_exact), len(open_rows))} of them.")
+    extension = next((x["_extension"] for x in records if "_extension" in x), None)
+    if extension:
+        n_min = min(n for n, _, _ in EXTENSION_GRID)
+        out.append(f"The {extension['records_added']} certificates of the cases with $n\\ge{n_min}$ were added by "
+                   "\\code{scripts/certified_table.py} (option \\texttt{-{}-extend}) in "
+                   f"{extension['time_s']:.0f}\\,s of wall time with one BLAS thread.")
+    if missed or missed_distinct:
+        short = {(row["d"], row["n"], row["r"]) for row in missed + missed_distinct}
+        listed = ", ".join(f"$({n},{r},{d})$" for d, n, r in sorted(short))
+        out.append(f"The bound is not reached by any draw in the cases {listed}.")
+    elif open_rows:
+        out.append("No certified case falls short of the bound; the cases marked $^\\circ$ are the "
+                   "evidence for Conjecture~\\ref{conj:mincut}.")
     out.append("")
     # Compact grid: one row per (n, r), one column per d.
     out.append(r"\begin{table}[H]")
@@ -188,20 +276,27 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
     out.append(r"$n$ & $r$ & $q$ & $\bar q$ & " + " & ".join(f"${d}$" for d in d_values) + r" \\")
     out.append(r"\midrule")
     by_key = {(row["n"], row["r"], row["d"]): row for row in rows}
-    previous_n = None
+    previous = None
     for n, r in pairs:
-        if previous_n is not None and n != previous_n:
+        # one block per n in the base grid (n <= 4), one block per r among the larger n
+        if previous is not None and n != previous[0] and (n <= 4 or r != previous[1]):
             out.append(r"\addlinespace")
-        previous_n = n
+        previous = (n, r)
         cells = [str(n), str(r), str(min(n, r - 1)) if r >= 2 else "--", str(min(n, r))]
         for d in d_values:
             row = by_key.get((n, r, d))
             if row is None:
                 cells.append("")
-            elif row["shared"] is not None and row["distinct"] is not None and row["shared"] != row["distinct"]:
-                cells.append(f"{row['shared']}/{row['distinct']}")
             else:
-                cells.append(str(row["shared"] if row["shared"] is not None else row["distinct"]))
+                if row["shared"] is not None and row["distinct"] is not None and row["shared"] != row["distinct"]:
+                    cell = f"{row['shared']}/{row['distinct']}"
+                else:
+                    cell = str(row["shared"] if row["shared"] is not None else row["distinct"])
+                marks = ("$^\\dagger$" if n > r ** 2 and d >= 4 else "") + (
+                    "$^\\circ$" if r < n < r ** 2 and d >= 4 else "") + (
+                    "$^*$" if any(row[k] is not None and row[k] != row["upper"]
+                                  for k in ("shared", "distinct")) else "")
+                cells.append(cell + marks)
         out.append(" & ".join(cells) + r" \\")
     out.append(r"\bottomrule")
     out.append(r"\end{tabular}")
@@ -213,6 +308,12 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
         caption += r"Independent inner cores give the same certified ranks in every case. "
     elif compared:
         caption += r"An entry $a/b$ means $a$ with equal and $b$ with independent inner cores. "
+    caption += (r"$^\dagger$: $n>r^2$ and $d\ge4$, where the min-cut bound of "
+                r"Proposition~\ref{prop:mincut-oe} is $r^{d-1}$ (Theorem~\ref{thm:wide}). "
+                r"$^\circ$: $r<n<r^2$ and $d\ge4$, the cases of Conjecture~\ref{conj:mincut} "
+                r"that are not proved. ")
+    if any(row[k] is not None and row[k] != row["upper"] for row in rows for k in ("shared", "distinct")):
+        caption += r"$^*$: below the min-cut bound. "
     caption += r"An empty cell was not certified.}"
     out.append(caption)
     out.append(r"\label{tab:certified}")
@@ -228,7 +329,32 @@ def main(argv=None) -> int:
                         help="LaTeX file to write, '-' for stdout (default: %(default)s)")
     parser.add_argument("--compute", action="store_true",
                         help="compute certificates with tt_rnn.rank instead of reading the JSON")
+    parser.add_argument("--extend", action="store_true",
+                        help="add the certificates of EXTENSION_GRID missing from the JSON, "
+                             "annotate every record with its bounds, rewrite the JSON")
     args = parser.parse_args(argv)
+    if args.compute and args.extend:
+        parser.error("--compute and --extend exclude each other (--extend needs the JSON)")
+    if args.extend:
+        if not args.json.exists():
+            print(f"certified_table: {args.json} not found (run the notebook first)", file=sys.stderr)
+            return 1
+        from tt_rnn.rank import blas_single_thread
+
+        data = json.loads(args.json.read_text())
+        with blas_single_thread():
+            records, seconds = extend_records(data["records"])
+        added = len(records) - len(data["records"])
+        data["records"] = records
+        if added:  # accumulate over runs, so that the totals describe every added certificate
+            previous = data.get("extension", {})
+            data["extension"] = {
+                "grid": "scripts/certified_table.py EXTENSION_GRID, seeds 0, 1, 2, "
+                        "equal and independent cores",
+                "records_added": previous.get("records_added", 0) + added,
+                "time_s": round(previous.get("time_s", 0.0) + seconds, 2), "blas_threads": 1}
+        args.json.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"certified_table: {args.json}: {added} certificates added in {seconds:.1f} s")
     if args.compute:
         records, source = compute_records()
     else:

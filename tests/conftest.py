@@ -6,9 +6,10 @@
 ``"... (synthetic test data)"``. Tests that need another CIFAR-10 format call
 ``make_fake_data_dir(tmp_path, cifar10="pickle" | "folder")`` themselves.
 
-Every test runs with torchvision's downloader replaced by one that fails like an offline machine
-(``URLError``), so a test can never start a real download; tests of the download path patch it
-again with their own fake.
+Every test runs with ``TT_RNN_OFFLINE=1`` (the loaders do not download; papermill kernels
+started by a test inherit it) and with torchvision's downloader replaced by one that fails like an
+offline machine (``URLError``), so a test can never start a real download; tests of the download
+path unset the variable and patch torchvision again with their own fake.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _offline_download_url(url, *args, **kwargs):
 def _no_network_downloads(monkeypatch):
     import torchvision.datasets.utils as tv_utils
     monkeypatch.setattr(tv_utils, "download_url", _offline_download_url)
+    monkeypatch.setenv("TT_RNN_OFFLINE", "1")  # also for notebook kernels started by a test
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ array indices ``0 .. q-1``. Every test names the statement of the PDF it checks 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -18,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tt_rnn.tt import odd_even_unfolding, random_tt, tt_to_tensor, witness_q, witness_tt
+from tt_rnn.rank import gf_p_rank, unfolding_rank_mod_p
+from tt_rnn.tt import (TensorTrain, odd_even_min_cut_bound, odd_even_row_modes, odd_even_unfolding,
+                       random_tt, random_weight_tied_tt, tt_to_tensor, unfold, unfolding_min_cut_bound,
+                       weight_tied_tt, weight_tied_witness_tt, witness_q, witness_tt)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,10 +226,329 @@ def test_unitriangular_block_and_rank(case):
         assert np.linalg.matrix_rank(unf) == m ** k == min(n, r) ** k
 
 
+# ---------------------------------------------------------------------------------------------
+# def:cut, lem:mincut (min-cut bound for any unfolding) and prop:mincut-oe (its odd/even minimum)
+# ---------------------------------------------------------------------------------------------
+
+def _brute_force_min_cut(sizes, ranks, rows):
+    """Minimum size over ALL pairs (C, M) that separate ``rows`` (def:cut), by enumeration."""
+    d, best = len(sizes), None
+    for cut_bonds in itertools.product((0, 1), repeat=d - 1):
+        for cut_modes in itertools.product((0, 1), repeat=d):
+            side, ok = None, True
+            for t in range(d):
+                if t > 0 and cut_bonds[t - 1]:
+                    side = None  # a new segment starts after a cut bond
+                if not cut_modes[t]:
+                    if side is not None and side != (t in rows):
+                        ok = False
+                        break
+                    side = t in rows
+            if ok:
+                size = int(np.prod([r for r, c in zip(ranks, cut_bonds) if c], dtype=object) or 1) * \
+                    int(np.prod([n for n, c in zip(sizes, cut_modes) if c], dtype=object) or 1)
+                best = size if best is None else min(best, size)
+    return best
+
+
+def test_min_cut_formula_matches_all_cuts():
+    """prop:mincut-oe: the closed form is the minimum over all separating cuts (DP and brute force)."""
+    for n in range(1, 8):
+        for r in range(1, 6):
+            for d in range(2, 10):
+                rows = set(odd_even_row_modes(d))
+                dp = unfolding_min_cut_bound([n] * d, [r] * (d - 1), sorted(rows))
+                assert dp == odd_even_min_cut_bound(n, r, d), (n, r, d)
+                if d <= 7 and n <= 5 and r <= 3:
+                    assert _brute_force_min_cut([n] * d, [r] * (d - 1), rows) == dp, (n, r, d)
+    # the worked example of the PDF: d = 4, n = 5, r = 2 gives min(25, 10, 8) = 8
+    assert odd_even_min_cut_bound(5, 2, 4) == 8
+    # for even d >= 4: r^(d-1) < r n^(d/2-1) exactly when n > r^2
+    for n, r, d in itertools.product(range(1, 12), range(1, 4), (4, 6, 8)):
+        assert (r ** (d - 1) < r * n ** (d // 2 - 1)) == (n > r * r)
+
+
+def test_min_cut_dp_matches_brute_force_on_arbitrary_unfoldings():
+    """lem:mincut holds for any S and any ranks; the DP finds the minimum over def:cut cuts."""
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        d = int(rng.integers(2, 7))
+        sizes = [int(x) for x in rng.integers(1, 5, size=d)]
+        ranks = [int(x) for x in rng.integers(1, 5, size=d - 1)]
+        rows = sorted(int(x) for x in rng.choice(d, size=int(rng.integers(1, d)), replace=False))
+        assert unfolding_min_cut_bound(sizes, ranks, rows) == _brute_force_min_cut(sizes, ranks, set(rows))
+
+
+def test_min_cut_bounds_exact_ranks_of_arbitrary_unfoldings():
+    """lem:mincut: exact GF(p) ranks of random integer TTs (random sizes, ranks, S) never exceed it."""
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        d = int(rng.integers(3, 7))
+        sizes = [int(x) for x in rng.integers(2, 5, size=d)]
+        ranks = [int(x) for x in rng.integers(1, 4, size=d - 1)]
+        rows = sorted(int(x) for x in rng.choice(d, size=int(rng.integers(1, d)), replace=False))
+        tt = random_tt(sizes, ranks, d, seed=trial, integer=True)
+        rank = unfolding_rank_mod_p(tt, row_modes=rows)
+        assert rank <= unfolding_min_cut_bound(sizes, ranks, rows), (sizes, ranks, rows)
+
+
+# (n, r, d): n > r^2 (bound r^(d-1)), n <= r^2, and odd d; all cheap.
+MIN_CUT_CASES = [(5, 2, 4), (6, 2, 4), (9, 2, 4), (5, 2, 6), (10, 3, 4), (3, 2, 4), (4, 3, 6),
+                 (2, 3, 6), (5, 2, 5), (3, 2, 5), (4, 2, 7), (2, 2, 7), (10, 3, 5)]
+
+
+@pytest.mark.parametrize("family", ["equal", "independent", "weight-tied"])
+@pytest.mark.parametrize("n,r,d", MIN_CUT_CASES)
+def test_exact_ranks_never_exceed_min_cut_and_reach_it(n, r, d, family):
+    """prop:mincut-oe (upper bound, proved) and conj:mincut (equality; checked on these draws).
+
+    The equality assertions are certificates for these seeds, not a proof: each one shows that
+    the generic rank on the family is at least, hence equal to, the min-cut bound.
+    """
+    bound = odd_even_min_cut_bound(n, r, d)
+    ranks = []
+    for seed in range(2):
+        if family == "weight-tied":
+            tt = random_weight_tied_tt(n, r, d, seed=seed, integer=True)
+        else:
+            tt = random_tt(n, r, d, shared=(family == "equal"), seed=seed, integer=True)
+        ranks.append(unfolding_rank_mod_p(tt))
+        assert ranks[-1] <= bound
+    assert max(ranks) == bound, (n, r, d, family, ranks, bound)
+    assert max(ranks) >= min(n, r) ** (d // 2)  # consistent with thm:strong / thm:odd / thm:tied
+
+
+def _bond_factors(first, core, last, d):
+    """L and M of lem:bond-factor: X^oe = L M^T (Kronecker products, columns = bond paths)."""
+    r, n = core.shape[0], core.shape[1]
+    h = core.transpose(1, 0, 2).reshape(n, r * r)  # H[i, (beta, gamma)] = G[beta, i, gamma]
+    k = d // 2
+    kron = lambda mats: functools.reduce(np.kron, mats)  # noqa: E731
+    if d % 2 == 0:
+        return kron([first] + [h] * (k - 1)), kron([h] * (k - 1) + [last.T])
+    return kron([first] + [h] * (k - 1) + [last.T]), kron([h] * k)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("n,r", [(2, 2), (3, 2), (2, 3), (5, 2)])
+def test_bond_factorisation(n, r, d):
+    """lem:bond-factor: the odd/even unfolding of a point of M^eq is L M^T, exactly (integers)."""
+    tt = random_tt(n, r, max(d, 3), shared=True, seed=d, integer=True)
+    first, core, last = tt.cores[0], tt.cores[1], tt.cores[-1]
+    x = TensorTrain([first] + [core] * (d - 2) + [last]).to_tensor()
+    left, right = _bond_factors(first, core, last, d)
+    assert left.shape[1] == right.shape[1] == r ** (d - 1)
+    np.testing.assert_array_equal(odd_even_unfolding(x), left @ right.T)
+
+
+def _matrix_unit_point(n, r):
+    """The weight-tied point of thm:wide: slices E_(beta, gamma) for i < r^2, zero after; u = v = 1."""
+    core = np.zeros((r, n, r), dtype=np.int64)
+    for i, (beta, gamma) in enumerate(itertools.product(range(r), repeat=2)):
+        core[beta, i, gamma] = 1
+    return np.ones(r, dtype=np.int64), core, np.ones(r, dtype=np.int64)
+
+
+WIDE_CASES = [(n, r, d) for (n, r) in [(4, 2), (5, 2), (9, 3), (10, 3)] for d in (2, 3, 4, 5, 6)
+              if n ** d <= 10 ** 5]  # keep each test fast
+
+
+@pytest.mark.parametrize("n,r,d", WIDE_CASES)
+def test_wide_features_witness_reaches_all_bonds(n, r, d):
+    """thm:wide: for n >= r^2 the matrix-unit point has odd/even rank r^(d-1) = the min-cut bound."""
+    u, core, v = _matrix_unit_point(n, r)
+    tt = weight_tied_tt(u, core, v, d)
+    first, last = tt.cores[0], tt.cores[-1]
+    assert np.linalg.matrix_rank(core.transpose(1, 0, 2).reshape(n, r * r)) == r * r
+    assert np.linalg.matrix_rank(first) == np.linalg.matrix_rank(last) == r
+    assert unfolding_rank_mod_p(tt) == r ** (d - 1) == odd_even_min_cut_bound(n, r, d)
+    # and r^(d-1) beats the proved bound of thm:strong / thm:odd as soon as d >= 3
+    assert d < 3 or r ** (d - 1) > min(n, r) ** (d // 2)
+
+
+def test_open_regime_rank_is_a_subspace_question():
+    """conj:mincut remark: for r < n < r^2, rank L = rank M = r n^(k-1) and rank L M^T = dim A - dim(A cap B^perp)."""
+    for n, r, d in [(3, 2, 4), (5, 3, 4), (3, 2, 6)]:
+        k = d // 2
+        tt = random_tt(n, r, d, shared=True, seed=0)
+        left, right = _bond_factors(tt.cores[0], tt.cores[1], tt.cores[-1], d)
+        assert np.linalg.matrix_rank(left) == np.linalg.matrix_rank(right) == r * n ** (k - 1)
+        # orthonormal bases of the row spaces A (of L) and B (of M)
+        basis_a = np.linalg.svd(left, full_matrices=False)[2][: r * n ** (k - 1)]
+        basis_b = np.linalg.svd(right, full_matrices=False)[2][: r * n ** (k - 1)]
+        pairing = np.linalg.matrix_rank(basis_a @ basis_b.T)
+        assert pairing == np.linalg.matrix_rank(left @ right.T) == odd_even_min_cut_bound(n, r, d)
+
+
+def test_certified_json_respects_min_cut_and_has_n_above_r_squared():
+    """The certificates quoted in Section 5: below the bound of prop:mincut-oe, equal to it."""
+    json_path = ROOT / "results" / "rank" / "generic_unfolding_ranks.json"
+    if not json_path.exists():
+        pytest.skip(f"{json_path.relative_to(ROOT)} not present")
+    import json
+    records = json.loads(json_path.read_text())["records"]
+    wide = 0
+    for rec in records:
+        n, r, d = rec["n"], rec["r"], rec["d"]
+        bound = odd_even_min_cut_bound(n, r, d)
+        assert rec["min_cut_bound"] == bound and rec["proven_bound"] == min(n, r) ** (d // 2)
+        assert rec["theorem_bound"] == min(n, r - 1) ** (d // 2)
+        assert rec["certified_rank"] <= bound, rec  # single draws may fall lower (a null set, or bad luck)
+        wide += n > r * r and d >= 4
+    assert wide >= 20 * 5  # 20 cases with n > r^2, d >= 4: 3 seeds x 2 kinds each
+    best = {}
+    for rec in records:
+        key = (rec["n"], rec["r"], rec["d"], rec["shared"])
+        best[key] = max(best.get(key, 0), rec["certified_rank"])
+    assert all(v == odd_even_min_cut_bound(n, r, d) >= min(n, r) ** (d // 2)
+               for (n, r, d, _), v in best.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# The weight-tied family: eq:tied, lem:tied-witness, thm:tied; odd order: prop:odd-block, thm:odd
+# ---------------------------------------------------------------------------------------------
+
+def test_weight_tied_entries_are_the_product_formula():
+    """eq:tied: X(i) = u^T G^(i_1) ... G^(i_d) v, exactly, for integer parameters."""
+    rng = np.random.default_rng(3)
+    for n, r, d in [(2, 3, 2), (3, 2, 3), (2, 2, 5), (3, 3, 4)]:
+        u, core, v = (rng.integers(-3, 4, size=s_) for s_ in ((r,), (r, n, r), (r,)))
+        tt = weight_tied_tt(u, core, v, d)
+        x = tt.to_tensor()
+        assert x.dtype == np.int64 and tt.shape == (n,) * d and tt.ranks == (r,) * (d - 1)
+        for idx in itertools.product(range(n), repeat=d):
+            vec = u
+            for i in idx:
+                vec = vec @ core[:, i, :]
+            assert x[idx] == vec @ v
+        # a point of M^eq: first core u^T G, inner cores G, last core G v
+        np.testing.assert_array_equal(tt.cores[0], np.einsum("a,aib->ib", u, core))
+        np.testing.assert_array_equal(tt.cores[-1], np.einsum("aib,b->ai", core, v))
+        assert all(c is core for c in tt.cores[1:-1])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[2] >= 2], ids=_case_id)
+def test_witness_is_weight_tied(case):
+    """lem:tied-witness: for even d the witness is Psi_d(e_{q+1}, G*, e_{q+1}), with the same cores."""
+    n, r, d = case
+    q = witness_q(n, r)
+    tied = weight_tied_witness_tt(n, r, d)
+    for a, b in zip(tied.cores, witness_tt(n, r, d).cores):
+        np.testing.assert_array_equal(a, b)
+    core = witness_tt(n, r, 3).cores[1]
+    np.testing.assert_array_equal(core[:, 0, :] @ np.eye(r)[0], np.eye(r)[q])  # G^(1) e_1 = e_{q+1}
+
+
+ODD_CASES = [(n, r, d) for d in (3, 5, 7) for (n, r) in PAIRS]
+
+
+@pytest.mark.parametrize("case", ODD_CASES, ids=_case_id)
+def test_odd_order_witness_block_and_rank(case):
+    """prop:odd-block: X(i_1..i_2k, 1) = X*_2k(i_1..i_2k); the block on rows (a, 1) is T; rank m^k."""
+    n, r, d = case
+    k, m = d // 2, min(n, r)
+    x = weight_tied_witness_tt(n, r, d).to_tensor()
+    even = witness_tt(n, r, d - 1).to_tensor()
+    np.testing.assert_array_equal(x[..., 0], even)  # last mode index 1 (array 0)
+    unf = odd_even_unfolding(x)
+    assert unf.shape == (n ** (k + 1), n ** k)
+    rows = [int(np.ravel_multi_index(a + (0,), (n,) * (k + 1))) for a in itertools.product(range(m), repeat=k)]
+    cols = [int(np.ravel_multi_index(b, (n,) * k)) for b in itertools.product(range(m), repeat=k)]
+    block = unf[np.ix_(rows, cols)]
+    np.testing.assert_array_equal(block, _block(odd_even_unfolding(even), m, k))
+    np.testing.assert_array_equal(np.diag(block), np.ones(m ** k))
+    assert not np.triu(block, 1).any()
+    assert gf_p_rank(unf.astype(np.int64), 2_147_483_647) == m ** k
+    assert np.linalg.matrix_rank(unf) == m ** k
+
+
+TIED_RANK_CASES = [(n, r, d) for d in (2, 3, 4, 5, 6, 7, 8)
+                   for (n, r) in [(1, 3), (2, 4), (2, 3), (2, 2), (3, 2), (4, 3), (5, 2), (5, 3)]
+                   if n ** d <= 5 ** 7]  # keep each test fast
+
+
+@pytest.mark.parametrize("n,r,d", TIED_RANK_CASES)
+def test_weight_tied_witness_exact_rank(n, r, d):
+    """thm:tied via prop:reduction: the weight-tied witness has GF(p) unfolding rank min(n, r)^floor(d/2)."""
+    tt = weight_tied_witness_tt(n, r, d)
+    integer = TensorTrain([c.astype(np.int64) for c in tt.cores], shared=tt.shared)
+    assert unfolding_rank_mod_p(integer) == min(n, r) ** (d // 2)
+
+
+def test_weight_tied_witness_torch_matches_numpy():
+    torch = pytest.importorskip("torch")
+    for n, r, d in [(2, 3, 4), (3, 2, 5)]:
+        x_t = weight_tied_witness_tt(n, r, d, backend="torch").to_tensor()
+        assert isinstance(x_t, torch.Tensor)
+        np.testing.assert_array_equal(x_t.numpy(), weight_tied_witness_tt(n, r, d).to_tensor())
+
+
+# ---------------------------------------------------------------------------------------------
+# lem:border and cor:border (border rank), lem:width (shallow width with independent features)
+# ---------------------------------------------------------------------------------------------
+
+def test_border_rank_example_w_tensor():
+    """lem:border and the remark in thm:main: W is a limit of CP-rank-2 tensors, unfolding ranks 2."""
+    e1, e2 = np.eye(2)
+    outer = lambda a, b, c: np.einsum("i,j,k->ijk", a, b, c)  # noqa: E731
+    w = outer(e1, e1, e2) + outer(e1, e2, e1) + outer(e2, e1, e1)
+    for eps in (1e-1, 1e-3, 1e-5):
+        a = e1 + eps * e2
+        approx = (outer(a, a, a) - outer(e1, e1, e1)) / eps  # CP rank <= 2
+        assert np.abs(approx - w).max() <= 3 * eps
+    for rows in ([0], [1], [2]):
+        assert np.linalg.matrix_rank(unfold(w, rows)) == 2  # = border rank, < CP rank 3
+
+
+@pytest.mark.parametrize("n,r,d", [(2, 2, 4), (3, 2, 4), (2, 3, 5)])
+def test_distance_to_lower_cp_rank_is_bounded_by_singular_values(n, r, d):
+    """lem:border: ||X - Y||_F >= (sum_{j>=R} sigma_j^2)^(1/2) whenever rank_CP Y < R (witness X)."""
+    tensorly = pytest.importorskip("tensorly")
+    from tensorly.decomposition import parafac
+    x = weight_tied_witness_tt(n, r, d).to_tensor()
+    unf = odd_even_unfolding(x)
+    sigma = np.linalg.svd(unf, compute_uv=False)
+    big_r = min(n, r) ** (d // 2)
+    tail = float(np.sqrt(np.sum(sigma[big_r - 1:] ** 2)))
+    assert tail > 0.5  # the witness is far from every tensor of CP rank < R
+    rng = np.random.default_rng(0)
+    for rank in range(1, big_r):
+        fit = parafac(tensorly.tensor(x), rank=rank, init="random", random_state=0, n_iter_max=200)
+        y = tensorly.cp_to_tensor(fit)
+        assert np.linalg.norm(x - y) >= tail - 1e-9
+        for _ in range(5):  # and random tensors of that CP rank, scaled to best match X
+            factors = [rng.standard_normal((n, rank)) for _ in range(d)]
+            y = tensorly.cp_to_tensor((np.ones(rank), factors))
+            y = y * np.vdot(x, y) / np.vdot(y, y)
+            assert np.linalg.norm(x - y) >= tail - 1e-9
+
+
+def test_width_lemma_independent_and_dependent_features():
+    """lem:width: with independent features h_A = 0 forces A = 0; with dependent ones it does not."""
+    d = 3
+    features = lambda x: np.array([np.ones_like(x), x, x ** 2])  # noqa: E731  (1, x, x^2): independent
+    grid = np.array([0.0, 1.0, 2.0])
+    f_mat = features(grid)  # F[i, j] = f_i(x_j), invertible
+    assert abs(np.linalg.det(f_mat)) > 1e-9
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3,) * d)
+    h_grid = np.einsum("abc,ai,bj,ck->ijk", a, f_mat, f_mat, f_mat)  # h_A on the grid
+    # A is recovered from the grid values: the evaluation map is injective
+    inv = np.linalg.inv(f_mat)
+    np.testing.assert_allclose(np.einsum("ijk,ia,jb,kc->abc", h_grid, inv, inv, inv), a, atol=1e-10)
+    # dependent features f = (x, 2x): a non-zero A of CP rank 1 gives the zero function
+    dep = lambda x: np.array([x, 2 * x])  # noqa: E731
+    c = np.array([2.0, -1.0])  # 2 f_1 - f_2 = 0
+    a_dep = np.einsum("i,j,k->ijk", c, rng.standard_normal(2), rng.standard_normal(2))
+    xs = rng.standard_normal((3, 10))
+    values = np.einsum("abc,ai,bi,ci->i", a_dep, dep(xs[0]), dep(xs[1]), dep(xs[2]))
+    assert np.abs(a_dep).max() > 0.1 and np.allclose(values, 0.0)
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["equal-cores", "independent-cores"])
 @pytest.mark.parametrize("n,r,d", [(2, 2, 4), (3, 2, 4), (3, 2, 6), (4, 3, 4), (2, 4, 6), (4, 2, 6)])
 def test_upper_bound_lemma(n, r, d, shared):
-    """lem:upper: rank of the odd/even unfolding <= min(n^k, r n^(k-1)) on M_{n,r} and M^eq."""
+    """prop:mincut-oe, cut (iii): rank of the odd/even unfolding <= min(n^k, r n^(k-1)) on M_{n,r}, M^eq."""
     k = d // 2
     for seed in range(3):
         x = random_tt(n, r, d, shared=shared, seed=seed).to_tensor()

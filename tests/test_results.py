@@ -147,10 +147,10 @@ def test_sweep_table_marks_unfinished_runs():
     assert "50.00 (10) (running)" in sweep_table(runs)
 
 
-def test_readme_tables_are_up_to_date(tmp_path):
+def test_readme_tables_are_up_to_date(tmp_path, monkeypatch):
     copy = tmp_path / "README.md"
     copy.write_text((ROOT / "README.md").read_text())
-    os.chdir(ROOT)
+    monkeypatch.chdir(ROOT)
     update_file(copy, ROOT / "results")
     assert copy.read_text() == (ROOT / "README.md").read_text(), \
         "README tables differ from results/: run `python -m tt_rnn.results --update README.md`"

@@ -5,8 +5,10 @@ import pytest
 import torch
 from tensorly.tt_tensor import tt_to_tensor as tensorly_tt_to_tensor
 
-from tt_rnn.tt import (TensorTrain, odd_even_unfolding, random_tt, shared_core_tt, to_tensorly_cores,
-                       tt_to_tensor, unfold, validate_tt, witness_q, witness_tt)
+from tt_rnn.tt import (TensorTrain, odd_even_min_cut_bound, odd_even_unfolding, random_tt,
+                       random_weight_tied_tt, shared_core_tt, to_tensorly_cores, tt_to_tensor, unfold,
+                       unfolding_min_cut_bound, validate_tt, weight_tied_tt, weight_tied_witness_tt,
+                       witness_q, witness_tt)
 
 
 @pytest.mark.parametrize("n, r, d, shared", [
@@ -169,3 +171,72 @@ def test_shared_flag_is_checked():
 def test_tt_to_tensor_validates():
     with pytest.raises(ValueError, match="do not chain"):
         tt_to_tensor([np.ones((2, 3)), np.ones((2, 2))])
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight-tied family and min-cut bounds (new API)
+# ---------------------------------------------------------------------------------------------
+
+def test_weight_tied_tt_is_a_shared_core_tt():
+    rng = np.random.default_rng(0)
+    u, core, v = rng.standard_normal(3), rng.standard_normal((3, 2, 3)), rng.standard_normal(3)
+    tt = weight_tied_tt(u, core, v, 5)
+    assert tt.shared and tt.order == 5 and tt.shape == (2,) * 5 and tt.ranks == (3,) * 4
+    index = (1, 0, 1, 1, 0)
+    expected = u @ core[:, 1, :] @ core[:, 0, :] @ core[:, 1, :] @ core[:, 1, :] @ core[:, 0, :] @ v
+    assert tt.to_tensor()[index] == pytest.approx(expected)
+    two = weight_tied_tt(u, core, v, 2).to_tensor()  # d = 2: u^T G^(i) G^(j) v
+    assert two[1, 0] == pytest.approx(u @ core[:, 1, :] @ core[:, 0, :] @ v)
+
+
+def test_random_weight_tied_tt_seeded_integer_and_torch():
+    a, b = random_weight_tied_tt(3, 2, 4, seed=1), random_weight_tied_tt(3, 2, 4, seed=1)
+    for x, y in zip(a.cores, b.cores):
+        np.testing.assert_array_equal(x, y)
+    ints = random_weight_tied_tt(3, 2, 4, seed=1, integer=True, integer_range=2)
+    assert all(c.dtype == np.int64 for c in ints.cores)
+    assert ints.to_tensor().dtype == np.int64
+    tt_torch = random_weight_tied_tt(2, 3, 4, seed=2, backend="torch")
+    assert isinstance(tt_torch.to_tensor(), torch.Tensor)
+    rms = np.sqrt(np.mean(random_weight_tied_tt(2, 3, 14, seed=3).to_tensor() ** 2))
+    assert 1e-3 < rms < 1e3  # rescaled core: entries neither explode nor vanish with d
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(u=np.ones(2), core=np.ones((3, 2, 3)), v=np.ones(3), d=4), "u must be a vector of length r = 3"),
+    (dict(u=np.ones(3), core=np.ones((3, 2, 3)), v=np.ones((3, 1)), d=4), "v must be a vector"),
+    (dict(u=np.ones(3), core=np.ones((3, 2, 2)), v=np.ones(3), d=4), r"shape \(r, n, r\)"),
+    (dict(u=np.ones(3), core=np.ones((3, 2, 3)), v=np.ones(3), d=1), "d must be >= 2"),
+])
+def test_weight_tied_tt_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        weight_tied_tt(**kwargs)
+
+
+def test_weight_tied_tt_rejects_mixed_types():
+    with pytest.raises(TypeError, match="must all be numpy arrays or all torch tensors"):
+        weight_tied_tt(torch.ones(2), np.ones((2, 2, 2)), np.ones(2), 3)
+
+
+def test_random_weight_tied_and_witness_reject_bad_sizes():
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        random_weight_tied_tt(0, 2, 4)
+    with pytest.raises(ValueError, match="d must be >= 2"):
+        random_weight_tied_tt(2, 2, 1)
+    with pytest.raises(ValueError, match="r >= 2"):
+        weight_tied_witness_tt(2, 1, 4)
+
+
+def test_min_cut_bounds_small_cases_and_errors():
+    # contiguous split of a TT: the bond rank; odd/even examples of prop:mincut-oe
+    assert unfolding_min_cut_bound([3, 3, 3, 3], [2, 2, 2], [0, 1]) == 2
+    assert odd_even_min_cut_bound(5, 2, 4) == 8 and odd_even_min_cut_bound(3, 2, 4) == 6
+    assert odd_even_min_cut_bound(2, 5, 6) == 8 and odd_even_min_cut_bound(9, 2, 5) == 16
+    with pytest.raises(ValueError, match="d - 1 ranks"):
+        unfolding_min_cut_bound([2, 2, 2], [2], [0])
+    with pytest.raises(ValueError, match="out of range"):
+        unfolding_min_cut_bound([2, 2], [2], [2])
+    with pytest.raises(ValueError, match=">= 1"):
+        unfolding_min_cut_bound([2, 0], [2], [0])
+    with pytest.raises(ValueError, match="r must be >= 1"):
+        odd_even_min_cut_bound(2, 0, 4)

@@ -4,8 +4,8 @@ Where the data come from
 ------------------------
 ``resolve_data_dir(data_dir)``: the argument, else the environment variable ``TT_RNN_DATA``,
 else ``./data``. ``resolve_cache_dir(cache_dir, data_dir)``: the argument, else ``TT_RNN_CACHE``,
-else ``<data_dir>/cache`` when that can be written, else the user cache ``~/.cache/tt_rnn``
-(``$XDG_CACHE_HOME/tt_rnn``) for a read-only data directory.
+else ``<data_dir>/cache`` when the data directory is writable (by its permission bits, for root
+too), else the user cache ``~/.cache/tt_rnn`` (``$XDG_CACHE_HOME/tt_rnn``).
 
 * MNIST (:func:`load_mnist`): torchvision's layout ``<data_dir>/MNIST/raw/`` with the four raw
   IDX files (a directory that *is* ``MNIST`` or ``MNIST/raw`` is accepted too). Missing files are
@@ -25,7 +25,9 @@ else ``<data_dir>/cache`` when that can be written, else the user cache ``~/.cac
 
 A missing or corrupt data set raises :class:`DataError`; its message names the directory, the
 files expected and one command that gets them (also in ``DataError.command``, see
-:func:`download_command`). The same downloads from a shell::
+:func:`download_command`). Setting ``TT_RNN_OFFLINE=1`` switches all downloads off (the loaders then behave as with
+``download=False``; the tests set it, so that notebooks run by papermill inside a test never try
+the network). The same downloads from a shell::
 
     python -m tt_rnn.data download {mnist,cifar10,all} [--data-dir DIR]
     python -m tt_rnn.data check [{mnist,cifar10,all}] [--data-dir DIR]
@@ -74,7 +76,7 @@ import torch
 __all__ = [
     "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
     "resolve_data_dir", "resolve_cache_dir", "download_command", "verify_mnist_raw",
-    "verify_cifar10_batches", "download_mnist", "download_cifar10", "load_mnist", "load_cifar10",
+    "verify_cifar10_batches", "download_mnist", "download_cifar10", "offline", "load_mnist", "load_cifar10",
     "load_image_folder", "load_dataset", "normalize", "random_shift", "random_crop_flip",
     "augment_batch", "minibatch_indices", "main",
 ]
@@ -115,9 +117,6 @@ class DataError(FileNotFoundError):
     def __init__(self, message: str, command: str | None = None):
         super().__init__(message)
         self.command = command
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 @dataclass
 class ImageData:
@@ -182,21 +181,26 @@ def resolve_data_dir(data_dir=None) -> Path:
     return Path(data_dir).expanduser()
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files may be written in ``folder`` (or, if absent, in its nearest existing parent).
+    The permission bits count even for root, so a folder marked read-only is left alone."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def resolve_cache_dir(cache_dir=None, data_dir=None) -> Path:
-    """The argument, else ``$TT_RNN_CACHE``, else ``<data_dir>/cache`` when it can be written
-    (``data_dir`` resolved by :func:`resolve_data_dir`), else ``$XDG_CACHE_HOME/tt_rnn``
-    (default ``~/.cache/tt_rnn``) for a read-only data directory."""
+    """The argument, else ``$TT_RNN_CACHE``, else ``<data_dir>/cache`` when the data directory
+    (resolved by :func:`resolve_data_dir`) is writable, else ``$XDG_CACHE_HOME/tt_rnn``
+    (default ``~/.cache/tt_rnn``)."""
     if cache_dir is None or str(cache_dir) == "":
         cache_dir = os.environ.get("TT_RNN_CACHE")
     if cache_dir is not None and str(cache_dir) != "":
         return Path(cache_dir).expanduser()
     data_dir = resolve_data_dir(data_dir)
-    candidate = data_dir / "cache"
-    writable = os.access(candidate, os.W_OK) if candidate.exists() else os.access(data_dir, os.W_OK)
-    if writable or not data_dir.exists():
-        return candidate
-    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(user_cache).expanduser() / "tt_rnn"
+    if _writable(data_dir):
+        return data_dir / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "tt_rnn"
 
 
 def download_command(name: str, data_dir=None) -> str:
@@ -224,6 +228,21 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     text = text if len(text) <= limit else text[:limit] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def offline() -> bool:
+    """True when ``$TT_RNN_OFFLINE`` is ``1``/``true``/``yes``/``on``: loaders then never download
+    (as with ``download=False``) and the download functions raise :class:`DataError`."""
+    return os.environ.get("TT_RNN_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _refuse_offline(what: str, folder: Path, files, command: str) -> None:
+    if offline():
+        raise DataError(
+            f"{what} files missing in {folder} and downloads are switched off (TT_RNN_OFFLINE="
+            f"{os.environ.get('TT_RNN_OFFLINE')}). Expected {', '.join(files)} there. Get them with: "
+            f"{command} (without TT_RNN_OFFLINE), or point TT_RNN_DATA at a folder that holds them",
+            command=command)
 
 
 def _synthetic_sums(root: Path) -> dict:
@@ -274,6 +293,8 @@ def _check_files(folder: Path, official: dict, root: Path, what: str, command: s
         raise DataError(
             f"{what} files corrupt in {folder} (md5 mismatch): {', '.join(bad)}. Expected md5 sums "
             + ", ".join(f"{n}={official[n]}" for n in bad)
+            + (f" (or those in {SYNTHETIC_MANIFEST}, which lists other sums: synthetic test data "
+               "changed since it was written)" if any((rel / n).as_posix() in synthetic for n in bad) else "")
             + f". Delete them and get them again with: {command}", command=command)
     return fake
 
@@ -308,6 +329,7 @@ def download_mnist(data_dir=None) -> Path:
     root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
     if not all((raw / name).is_file() for name in MNIST_FILES):
+        _refuse_offline("MNIST raw", raw, MNIST_FILES, download_command("mnist", root))
         try:
             import torchvision
             torchvision.datasets.MNIST(root=str(root), train=True, download=True)
@@ -347,7 +369,7 @@ def load_mnist(data_dir=None, download: bool = True) -> ImageData:
     """
     root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
-    if download:
+    if download and not offline():
         download_mnist(root)
     synthetic = verify_mnist_raw(raw)
     tr_x, tr_y, te_x, te_y = (_read_idx(raw / name) for name in MNIST_FILES)
@@ -384,7 +406,11 @@ def _stack_split(items, classes, where) -> tuple[torch.Tensor, torch.Tensor]:
     items = sorted(items, key=lambda it: (index[it[0]], it[1]))
     if not items:
         raise DataError(f"{where}: no images found")
-    images = torch.stack([_decode(data) for _, _, data in items])
+    decoded = [_decode(data) for _, _, data in items]
+    sizes = sorted({tuple(x.shape) for x in decoded})
+    if len(sizes) > 1:
+        raise DataError(f"{where}: images of different sizes {sizes[:4]}; expected one size")
+    images = torch.stack(decoded)
     labels = torch.tensor([index[c] for c, _, _ in items], dtype=torch.long)
     return images, labels
 
@@ -456,6 +482,7 @@ def download_cifar10(data_dir=None) -> Path:
     data_dir = resolve_data_dir(data_dir)
     batches = data_dir / CIFAR10_DIR
     if not all((batches / name).is_file() for name in CIFAR10_FILES):
+        _refuse_offline("CIFAR-10", batches, CIFAR10_FILES, download_command("cifar10", data_dir))
         try:
             import torchvision
             torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
@@ -473,9 +500,12 @@ def download_cifar10(data_dir=None) -> Path:
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")  # md5-checked above, as torchvision does
+            entry = pickle.load(fh, encoding="latin1")  # md5-checked before, as torchvision does
     except Exception as exc:
         raise DataError(f"{path}: unreadable CIFAR-10 pickle ({_one_line(exc)})") from None
+    if not isinstance(entry, dict):
+        raise DataError(f"{path}: a CIFAR-10 pickle holds a dict, this one a {type(entry).__name__}")
+    return entry
 
 
 def _load_cifar10_batches(data_dir: Path) -> ImageData:
@@ -575,7 +605,7 @@ def load_cifar10(data_dir=None, cache_dir=None, download: bool = True) -> ImageD
     data_dir = resolve_data_dir(data_dir)
     batches = data_dir / CIFAR10_DIR
     download_error = None
-    if download and not all((batches / name).is_file() for name in CIFAR10_FILES):
+    if download and not offline() and not all((batches / name).is_file() for name in CIFAR10_FILES):
         try:
             download_cifar10(data_dir)
         except DataError as exc:  # offline: fall back to a JPEG copy if there is one
@@ -701,7 +731,7 @@ def _build_parser() -> _Parser:
                          ("check", "load each data set without downloading and print what was found")):
         p = sub.add_parser(action, help=text, description=text)
         p.add_argument("dataset", choices=(*DATASETS, "all"), nargs=None if action == "download" else "?",
-                       default="all", help="which data set (check: default all)")
+                       default="all", help="which data set" + (" (default: all)" if action == "check" else ""))
         p.add_argument("--data-dir", default=None, help="data directory (default $TT_RNN_DATA, else ./data)")
         p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser

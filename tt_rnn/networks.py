@@ -12,6 +12,18 @@ or a Hierarchical Tucker tree (deep convolutional arithmetic circuit, Cohen et a
 Where is the TT recurrence?  :meth:`TTNetwork._sequential_product` (one step per input, the
 RNN view) and :meth:`TTNetwork._tree_product` (the same product of step matrices, in log depth).
 
+Generalized networks (``xi``)
+-----------------------------
+Every network takes ``xi`` in :data:`XI_KINDS`. ``"product"`` (the default) is the multilinear
+network above, computed by the unchanged code path. Otherwise each multiplication of two
+numbers coming from different inputs — state entry times feature entry in the TT step,
+position times position in the CP product, child times child in HT pooling — is replaced by
+the generalized product ``xi(x, y)`` (Cohen & Shashua 2016; Khrulkov, Hrinchuk, Oseledets 2019).
+``xi = "rectifier"`` (``max(x, y, 0)``) gives piecewise-linear networks: ReLU with max pooling
+for CP and HT, and for TT the recurrence
+``h_t[c] = sum_{a, i} G_t[a, i, c] max(h_{t-1}[a], f(x_t)[i], 0)``. Such a score is no longer
+``<A^y, f_1 x ... x f_d>``; :func:`tt_rnn.generalized.grid_tensor` tabulates it on template points.
+
 What the logits are
 -------------------
 A product of ``d`` bilinear maps over- or underflows float32 long before ``d = 784``. Every
@@ -23,7 +35,8 @@ root-mean-square entries and accumulates the logarithm of the factors it divided
 
 with ``log c(X)`` returned on request (``return_log_scale=True``). ``c(X)`` is one positive number
 per sample, the same for every class ``y``, so ``argmax_y logits_y = argmax_y h_y`` and the
-decision function is exactly the network's. Softmax and cross-entropy are taken on these
+decision function is exactly the network's. Generalized networks (``xi != "product"``) are not
+rescaled (``log c = 0``): the rectifiers grow at most linearly with d. Softmax and cross-entropy are taken on these
 rescaled scores (a per-sample temperature); :meth:`ScoreNetwork.score` returns the unscaled
 ``h_y`` for tests at small d.
 
@@ -33,6 +46,10 @@ References
        analysis", COLT 2016.
 .. [2] V. Khrulkov, A. Novikov, I. Oseledets, "Expressive power of recurrent neural networks",
        ICLR 2018.
+.. [3] N. Cohen, A. Shashua, "Convolutional rectifier networks as generalized tensor
+       decompositions", ICML 2016.
+.. [4] V. Khrulkov, O. Hrinchuk, I. Oseledets, "Generalized tensor models for recurrent neural
+       networks", ICLR 2019.
 """
 
 from __future__ import annotations
@@ -41,6 +58,8 @@ import math
 
 import torch
 from torch import nn
+
+from . import tt
 
 __all__ = [
     "ScoreNetwork",
@@ -52,7 +71,43 @@ __all__ = [
     "count_parameters",
     "check_features",
     "NETWORK_KINDS",
+    "XI_KINDS",
+    "xi_function",
 ]
+
+
+# Generalized outer products xi (Cohen & Shashua 2016; Khrulkov, Hrinchuk, Oseledets 2019): every
+# multiplication of a state entry by a feature entry (or of two pooled channels) becomes xi(x, y).
+# All three are associative and commutative, so a product of d scalars generalizes unambiguously.
+XI_KINDS = ("product", "rectifier", "rectifier-sum")
+
+_XI_FUNCTIONS = {
+    "product": torch.mul,
+    # ReLU activation followed by max pooling: max(relu(x), relu(y)) = max(x, y, 0).
+    "rectifier": lambda x, y: torch.clamp_min(torch.maximum(x, y), 0.0),
+    # ReLU activation followed by sum pooling: relu(x) + relu(y).
+    "rectifier-sum": lambda x, y: torch.relu(x) + torch.relu(y),
+}
+
+# The state a recurrent network starts from, h_0 in xi(h_0, f(x_1)): the neutral element of xi on
+# non-negative numbers (1 for the product, 0 for the rectifiers), so that the first step is the
+# linear map f(x_1) @ G_1 for the non-negative (ReLU) features of this package.
+_XI_INITIAL_STATE = {"product": 1.0, "rectifier": 0.0, "rectifier-sum": 0.0}
+
+
+def _check_xi(xi) -> str:
+    if not isinstance(xi, str) or xi not in XI_KINDS:
+        raise ValueError(f"unknown generalized product xi = {xi!r}; choose one of {XI_KINDS}")
+    return xi
+
+
+def xi_function(xi: str):
+    """The elementwise (broadcasting) function ``xi(x, y)`` named ``xi`` (see :data:`XI_KINDS`).
+
+    ``"product"``: ``x y``; ``"rectifier"``: ``max(x, y, 0)``; ``"rectifier-sum"``:
+    ``max(x, 0) + max(y, 0)``.
+    """
+    return _XI_FUNCTIONS[_check_xi(xi)]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -93,6 +148,19 @@ def _check_sizes(**sizes) -> None:
             raise ValueError(f"{name} must be >= {minimum}, got {name} = {value}")
 
 
+def _check_class(y, num_classes: int) -> int:
+    if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < num_classes:
+        raise ValueError(f"class index y must be an int in [0, {num_classes}), got y = {y!r}")
+    return y
+
+
+def _require_product(net, what: str) -> None:
+    xi = getattr(net, "xi", "product")
+    if xi != "product":
+        raise ValueError(f"{what} needs xi = 'product' (a multilinear network); this network has "
+                         f"xi = {xi!r}, whose score is not <A^y, f_1 x ... x f_d> for any tensor A^y")
+
+
 def _rescale(x: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
     """Divide ``x`` by the root-mean-square of its entries over ``dims``.
 
@@ -108,19 +176,30 @@ def _rescale(x: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
     return x / rms, rms.log().sum(dim=dims)
 
 
+def _shrink(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Divide each row of ``h`` by ``c = max(rms(row), 1)``; return ``h / c`` and ``log c`` (>= 0)."""
+    # Clamp before the square root: sqrt'(0) = inf would turn a zero state's gradient into NaN.
+    factor = torch.clamp_min(h.square().mean(dim=1, keepdim=True), 1.0).sqrt()
+    return h / factor, factor.log().squeeze(1)
+
+
 class ScoreNetwork(nn.Module):
     """Base class: ``d`` inputs of size ``m`` -> ``num_classes`` rescaled scores (see module docs)."""
 
-    def __init__(self, d: int, m: int, num_classes: int):
+    def __init__(self, d: int, m: int, num_classes: int, xi: str = "product"):
         super().__init__()
         _check_sizes(d=d, m=m, num_classes=num_classes)
         self.d, self.m, self.num_classes = d, m, num_classes
+        self.xi = _check_xi(xi)
         self.check_finite = True
 
     def forward(self, features: torch.Tensor, return_log_scale: bool = False):
         """Rescaled scores ``h_y / c`` of shape ``(batch, num_classes)``, and ``log c`` of shape ``(batch,)`` if asked."""
         check_features(features, self.d, self.m, self.check_finite)
-        logits, log_scale = self._forward(features)
+        if self.xi == "product":  # the multilinear networks keep their own (rescaled) code path
+            logits, log_scale = self._forward(features)
+        else:
+            logits, log_scale = self._xi_forward(features, xi_function(self.xi))
         return (logits, log_scale) if return_log_scale else logits
 
     def score(self, features: torch.Tensor) -> torch.Tensor:
@@ -129,7 +208,8 @@ class ScoreNetwork(nn.Module):
         return logits * log_scale.exp().unsqueeze(1)
 
     def coefficient_tensor(self) -> torch.Tensor:
-        """Dense ``A`` of shape ``(num_classes, m, ..., m)``; only for small ``m ** d``."""
+        """Dense ``A`` of shape ``(num_classes, m, ..., m)``; only for small ``m ** d`` and ``xi = "product"``."""
+        _require_product(self, "coefficient_tensor")
         if self.m ** self.d * self.num_classes > 50_000_000:
             raise ValueError(f"the dense coefficient tensor has {self.num_classes} x {self.m}^{self.d} "
                              "entries; too large to form")
@@ -142,6 +222,10 @@ class ScoreNetwork(nn.Module):
         raise NotImplementedError
 
     def _coefficient_tensor(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _xi_forward(self, features, xi):  # pragma: no cover - abstract
+        """``(logits, log_scale)`` of the generalized network with elementwise ``xi``."""
         raise NotImplementedError
 
 
@@ -157,8 +241,9 @@ class CPNetwork(ScoreNetwork):
     gives logits of variance about 1.
     """
 
-    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, device=None, dtype=None):
-        super().__init__(d, m, num_classes)
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, xi: str = "product",
+                 device=None, dtype=None):
+        super().__init__(d, m, num_classes, xi)
         _check_sizes(rank=rank)
         self.rank = rank
         kw = dict(device=device, dtype=dtype)
@@ -185,6 +270,42 @@ class CPNetwork(ScoreNetwork):
             full = (full.unsqueeze(1) * self.a[t].unsqueeze(0)).reshape(-1, self.rank)
         full = full @ self.weights  # (m^d, C)
         return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+    def _xi_forward(self, features, xi):
+        """``h_y = sum_rho weights[rho, y] xi(z_1rho, ..., z_drho)``, ``z_trho = <a[t, :, rho], f(x_t)>``.
+
+        The generalized shallow network: the product over positions becomes an xi-fold (for the
+        rectifier ``max(z_1rho, ..., z_drho, 0)``: 1x1 convolution, ReLU, global max pooling).
+        """
+        z = torch.bmm(features.transpose(0, 1), self.a).transpose(0, 1)  # (B, d, R)
+        while z.shape[1] > 1:  # xi is associative: fold neighbours pairwise, log2(d) steps
+            odd = z.shape[1] % 2
+            folded = xi(z[:, 0:z.shape[1] - odd:2], z[:, 1::2])
+            z = torch.cat([folded, z[:, -1:]], dim=1) if odd else folded
+        logits = z[:, 0] @ self.weights  # O(1) for the max, O(d) for the sum: no rescaling
+        return logits, logits.new_zeros(logits.shape[0])
+
+    def to_cp(self, y: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """CP form of ``A^y``: ``(weights, factors)`` with ``A^y = sum_rho weights[rho] a_1[:, rho] x ... x a_d[:, rho]``.
+
+        ``weights`` has shape ``(rank,)``, each factor ``(m, rank)``; detached copies.
+        """
+        y = _check_class(y, self.num_classes)
+        _require_product(self, "to_cp")
+        return self.weights[:, y].detach().clone(), [self.a[t].detach().clone() for t in range(self.d)]
+
+    def to_tensor_train(self, y: int) -> tt.TensorTrain:
+        """``A^y`` as a :class:`tt_rnn.tt.TensorTrain` of TT ranks ``<= rank``.
+
+        A CP tensor of rank ``R`` is a TT whose inner cores are diagonal in the rank indices:
+        ``G_t[rho, i, rho'] = a_t[i, rho] delta(rho, rho')``; the class weights go into the last core.
+        """
+        weights, factors = self.to_cp(y)
+        cores = [factors[0]]
+        for factor in factors[1:-1]:
+            cores.append(torch.diag_embed(factor).permute(1, 0, 2))  # (R, m, R), diagonal in rho
+        cores.append((factors[-1] * weights).T)  # (R, m)
+        return tt.TensorTrain(cores)
 
 
 class TTNetwork(ScoreNetwork):
@@ -214,11 +335,14 @@ class TTNetwork(ScoreNetwork):
     """
 
     def __init__(self, d: int, m: int, rank: int, num_classes: int, *, shared: bool = False,
-                 product: str = "sequential", device=None, dtype=None):
-        super().__init__(d, m, num_classes)
+                 product: str = "sequential", xi: str = "product", device=None, dtype=None):
+        super().__init__(d, m, num_classes, xi)
         _check_sizes(rank=rank)
         if product not in ("sequential", "tree"):
             raise ValueError(f"product must be 'sequential' or 'tree', got {product!r}")
+        if product == "tree" and self.xi != "product":
+            raise ValueError(f"product = 'tree' regroups a product of matrices and needs xi = 'product'; "
+                             f"got xi = {self.xi!r} (use product = 'sequential')")
         self.rank, self.shared, self.product = rank, bool(shared), product
         kw = dict(device=device, dtype=dtype)
         r = rank
@@ -292,14 +416,60 @@ class TTNetwork(ScoreNetwork):
         h, s = _rescale(h, dims=1)
         return h, log_scale + s
 
+    def _xi_forward(self, features, xi):
+        """The generalized recurrence ``h_t[c] = sum_{a, i} G_t[a, i, c] xi(h_{t-1}[a], f(x_t)[i])``.
+
+        Khrulkov, Hrinchuk, Oseledets (2019), Sec. 4: the bilinear step with every product of a
+        state entry and a feature entry replaced by xi. The start state ``h_0`` (one entry) is the
+        neutral element of xi on non-negative numbers (``_XI_INITIAL_STATE``), so
+        ``h_1 = xi(h_0, f(x_1)) @ G_1``.
+
+        Growth: with one shared core the rectifier state can grow geometrically (for large
+        ``h`` the step is ``h -> W relu(h)``, ``W = sum_i G[:, i, :]``) and overflows float32 by
+        ``d = 784``. Both rectifiers are positively homogeneous, ``xi(c x, c y) = c xi(x, y)`` for
+        ``c > 0``, so the state may be divided by ``c >= 1`` if the features still to come are
+        divided by the same ``c``: the logits are ``h_y / c(X)`` with ``log c`` returned, as for
+        the product networks. ``c`` only ever divides (states of RMS <= 1 are left alone), so
+        ``c = 1`` and the logits are the exact scores whenever the state stays O(1).
+        """
+        if self.xi == "product":
+            raise ValueError("the product network uses TTNetwork._forward")
+        steps = features.transpose(0, 1)  # (d, B, m)
+        start = steps.new_full((), _XI_INITIAL_STATE[self.xi])
+        h, log_scale = _shrink(xi(start, steps[0]) @ self.first_core)  # (B, r)
+        matrices = self._core_matrices()
+        batch = features.shape[0]
+        for t in range(1, self.d):
+            f = steps[t] * torch.exp(-log_scale).unsqueeze(1)  # the features at the state's scale
+            pairs = xi(h.unsqueeze(2), f.unsqueeze(1)).reshape(batch, -1)  # xi(h[a], f[i]), (B, r m)
+            if t == self.d - 1:
+                return pairs @ self.last_core.reshape(-1, self.num_classes), log_scale
+            core_matrix = matrices[0] if self.shared else matrices[t - 1]  # (r, m r)
+            h, s = _shrink(pairs @ core_matrix.view(-1, self.rank))
+            log_scale = log_scale + s
+
     def _coefficient_tensor(self):
-        left = self.first_core  # (m, r)
-        for t in range(1, self.d - 1):
-            core = self.inner_core(t)
-            left = (left @ core.reshape(self.rank, -1)).reshape(-1, self.rank)
-        full = left @ self.last_core.reshape(self.rank, -1)  # (m^{d-1}, m * C)
-        full = full.reshape(-1, self.num_classes)  # (m^d, C)
+        # All classes at once: the last core as an (r, m * C) matrix is a TT core with mode m * C.
+        cores = [self.first_core] + [self.inner_core(t) for t in range(1, self.d - 1)] \
+            + [self.last_core.reshape(self.rank, -1)]
+        full = tt.tt_to_tensor(cores).reshape(-1, self.num_classes)  # (m^d, C)
         return full.T.reshape(self.num_classes, *([self.m] * self.d))
+
+    def to_tensor_train(self, y: int) -> tt.TensorTrain:
+        """The coefficient tensor ``A^y`` of class ``y`` as a :class:`tt_rnn.tt.TensorTrain`.
+
+        Cores (detached copies, in :mod:`tt_rnn.tt`'s layout): first ``(m, r)``, ``d - 2`` inner
+        ``(r, m, r)`` — for a shared network the one shared core repeated, and the train is
+        marked ``shared=True`` — and last ``G_d[:, :, y]`` of shape ``(r, m)``. Only meaningful
+        for ``xi="product"`` (a generalized network has no multilinear coefficient tensor).
+        """
+        y = _check_class(y, self.num_classes)
+        _require_product(self, "to_tensor_train")
+        inner = [self.inner_core(t).detach().clone() for t in range(1, self.d - 1)]
+        if self.shared and inner:
+            inner = [inner[0]] * len(inner)
+        cores = [self.first_core.detach().clone()] + inner + [self.last_core[:, :, y].detach().clone()]
+        return tt.TensorTrain(cores, shared=self.shared)
 
 
 class HTNetwork(ScoreNetwork):
@@ -317,8 +487,9 @@ class HTNetwork(ScoreNetwork):
     rescaled to unit RMS after every product, so logits have variance about 1 at any depth.
     """
 
-    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, device=None, dtype=None):
-        super().__init__(d, m, num_classes)
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, xi: str = "product",
+                 device=None, dtype=None):
+        super().__init__(d, m, num_classes, xi)
         _check_sizes(rank=rank)
         if d & (d - 1):
             raise ValueError(f"HTNetwork needs d to be a power of two, got d = {d}")
@@ -342,6 +513,17 @@ class HTNetwork(ScoreNetwork):
         pooled = u[0] * u[1]
         pooled, s = _rescale(pooled, dims=1)
         return pooled @ self.top_weights, log_scale + s
+
+    def _xi_forward(self, features, xi):
+        """Generalized HT (Cohen & Shashua 2016): product pooling of two children replaced by xi.
+
+        For the rectifier, ``max(u_left, u_right, 0)``: ReLU followed by size-2 max pooling.
+        """
+        u = torch.bmm(features.transpose(0, 1), self.input_weights)  # (d, B, r)
+        for weights in self.hidden_weights:  # log2(d) levels: growth at most geometric in log d
+            u = torch.bmm(xi(u[0::2], u[1::2]), weights)
+        logits = xi(u[0], u[1]) @ self.top_weights
+        return logits, logits.new_zeros(logits.shape[0])
 
     def _coefficient_tensor(self):
         # nodes[j][alpha] is a tensor over the modes below node j, built bottom-up.
@@ -372,7 +554,10 @@ NETWORK_KINDS = ("cp", "tt", "tt-shared", "ht")
 
 
 def make_network(kind: str, d: int, m: int, rank: int, num_classes: int, **kwargs) -> ScoreNetwork:
-    """Build a network by name: ``"cp"``, ``"tt"`` (distinct cores), ``"tt-shared"``, ``"ht"``."""
+    """Build a network by name: ``"cp"``, ``"tt"`` (distinct cores), ``"tt-shared"``, ``"ht"``.
+
+    Keyword arguments go to the class, e.g. ``xi="rectifier"`` (one of :data:`XI_KINDS`).
+    """
     if kind == "cp":
         return CPNetwork(d, m, rank, num_classes, **kwargs)
     if kind == "tt":

@@ -29,7 +29,7 @@ from pathlib import Path
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
            "load_data_or_explain", "notebook_runs", "provenance_table",
-           "runs_table", "sweep_table", "describe", "folder_tables", "benchmark_tables",
+           "runs_table", "seed_summary", "sweep_table", "describe", "folder_tables", "benchmark_tables",
            "update_file", "main"]
 
 # Where the package was imported from: paths inside this checkout are stored relative to it.
@@ -39,7 +39,8 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 RUN_ONLY_FIELDS = frozenset({"data_dir", "cache_dir", "download", "results_path", "checkpoint_dir",
                              "resume", "progress", "name", "num_threads", "eval_batch_size", "device"})
 # Values of config fields added after some results files were written (absent there = this value).
-LEGACY_DEFAULTS = {"xi": "product", "val_size": 0, "split_seed": 0}
+LEGACY_DEFAULTS = {"xi": "product", "val_size": 0, "split_seed": 0, "init": "random", "constant_feature": False,
+                   "init_noise": 1.0}
 
 MODEL_NAMES = {"cp": "CP (shallow)", "tt": "TT (distinct cores)", "tt-shared": "TT (shared core)",
                "ht": "HT (deep)"}
@@ -227,8 +228,24 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
+def _mean_std(values) -> str:
+    """``mean ± std [n]`` in percent (sample std); a single value as it is."""
+    values = [100 * v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.2f} ± {std:.2f} [{len(values)}]"
+
+
 def _status(run) -> str:
     return "" if run.get("status") == "completed" else f" ({run.get('status', '?')})"
+
+
+def _final(run, key: str):
+    return run["history"][-1].get(key) if run["history"] else None
 
 
 def _model_key(run):
@@ -237,40 +254,72 @@ def _model_key(run):
     return (order, c["rank"], c["m"], c.get("seed", 0), run.get("name", ""))
 
 
+def _init(config: dict) -> str:
+    init = config.get("init", "random")
+    return init + (" + const" if config.get("constant_feature") else "")
+
+
 def runs_table(runs: list[dict]) -> str:
-    """One row per run: model, rank, m, feature map, regularisation, params, epochs, accuracies, time."""
-    head = ("| model | rank | m | feature map | dropout | augment | params | epochs | train size | "
-            "seed | test acc (%) | best epoch acc (%) | train acc (%) | time (min) | device |")
-    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
+    """One row per run: model, rank, m, feature map, initialisation, regularisation, params, epochs,
+    final validation / test / training accuracy, time. (No "best epoch": that would pick by test.)"""
+    head = ("| model | rank | m | feature map | init | dropout | augment | params | epochs | train size | "
+            "seed | val acc (%) | test acc (%) | train acc (%) | time (min) | device |")
+    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
     for run in sorted(runs, key=_model_key):
         c, hist = run["config"], run["history"]
-        last = hist[-1] if hist else {}
         feat = c["features"] + (f" ({c['hidden']})" if c["features"] in ("mlp", "conv") else "")
         aug = "none" if c.get("augment") in (None, "none") else f"{c['augment']} {c.get('shift')}"
         lines.append(
             f"| {MODEL_NAMES.get(c['model'], c['model'])}{_status(run)} | {c['rank']} | {c['m']} | {feat} | "
-            f"{c.get('dropout', 0):g} | {aug} | {run['params']:,} | {last.get('epoch', 0)} | "
-            f"{run['dataset']['n_train']:,} | {c.get('seed', 0)} | {_pct(last.get('test_acc'))} | "
-            f"{_pct(max((h['test_acc'] for h in hist), default=None))} | {_pct(last.get('train_acc'))} | "
+            f"{_init(c)} | {c.get('dropout', 0):g} | {aug} | {run['params']:,} | {hist[-1]['epoch'] if hist else 0} | "
+            f"{run['dataset']['n_train']:,} | {c.get('seed', 0)} | {_pct(_final(run, 'val_acc'))} | "
+            f"{_pct(_final(run, 'test_acc'))} | {_pct(_final(run, 'train_acc'))} | "
             f"{run.get('wall_time_s', 0) / 60:.1f} | {run.get('device', '?')} |")
     return "\n".join(lines)
 
 
+def seed_summary(runs: list[dict]) -> str:
+    """Mean ± std over seeds of every configuration run with several seeds (else "")."""
+    groups: dict = {}
+    for run in sorted(runs, key=_model_key):
+        key = json.dumps({k: v for k, v in experiment_fields(run["config"]).items() if k != "seed"}, sort_keys=True)
+        groups.setdefault(key, []).append(run)
+    multi = [g for g in groups.values() if len(g) > 1]
+    if not multi:
+        return ""
+    lines = ["| model | rank | init | dropout | seeds | val acc (%) | test acc (%) | completed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for group in multi:
+        c = group[0]["config"]
+        done = sum(r.get("status") == "completed" for r in group)
+        lines.append(f"| {MODEL_NAMES.get(c['model'], c['model'])} | {c['rank']} | {_init(c)} | {c.get('dropout', 0):g} | "
+                     f"{', '.join(str(r['config']['seed']) for r in group)} | "
+                     f"{_mean_std([_final(r, 'val_acc') for r in group])} | "
+                     f"{_mean_std([_final(r, 'test_acc') for r in group])} | {done} of {len(group)} |")
+    return "Mean ± sample std over seeds [number of seeds]:\n\n" + "\n".join(lines)
+
+
 def sweep_table(runs: list[dict]) -> str:
-    """Pivot: one row per rank, one column per model, cells ``test acc % (params)``."""
+    """Pivot: one row per rank, one column per model, cells ``test acc % (params)``; with several
+    seeds ``mean ± std [seeds] (params)``."""
     models = [m for m in MODEL_ORDER if any(r["config"]["model"] == m for r in runs)]
     ranks = sorted({r["config"]["rank"] for r in runs})
-    cell = {(r["config"]["model"], r["config"]["rank"]): r for r in runs}
+    cells: dict = {}
+    for r in runs:
+        if r["history"]:
+            cells.setdefault((r["config"]["model"], r["config"]["rank"]), []).append(r)
     lines = ["| rank | " + " | ".join(MODEL_NAMES[m] for m in models) + " |",
              "|---|" + "---|" * len(models)]
     for rank in ranks:
         row = []
         for m in models:
-            run = cell.get((m, rank))
-            if run is None or not run["history"]:
+            group = cells.get((m, rank))
+            if not group:
                 row.append("–")
-            else:
-                row.append(f"{_pct(run['history'][-1]['test_acc'])} ({run['params']:,}){_status(run)}")
+                continue
+            unfinished = [r for r in group if r.get("status") != "completed"]
+            row.append(f"{_mean_std([_final(r, 'test_acc') for r in group])} ({group[0]['params']:,})"
+                       + (_status(unfinished[0]) if unfinished else ""))
         lines.append(f"| {rank} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -283,8 +332,11 @@ def describe(runs: list[dict]) -> str:
     n_test = sorted({r.get("n_test", r["dataset"]["n_test"]) for r in runs})
     n_train = sorted({r["dataset"]["n_train"] for r in runs})
     epochs = sorted({r["config"]["epochs"] for r in runs})
+    val = sorted({(r["config"].get("val_size", 0), r["config"].get("split_seed", 0)) for r in runs})
+    split = "; ".join(f"validation split {n:,} images carved from the training set (seed {seed})" if n else
+                      "no validation split" for n, seed in val)
     return (f"{', '.join(labels)}; test set {', '.join(f'{n:,}' for n in n_test)} images; "
-            f"training set {', '.join(f'{n:,}' for n in n_train)} images; "
+            f"training set {', '.join(f'{n:,}' for n in n_train)} images; {split}; "
             f"{', '.join(map(str, epochs))} epochs.")
 
 
@@ -294,7 +346,9 @@ def folder_tables(folder) -> str:
     parts = []
     own = [r for r in load_runs(folder) if Path(r["_path"]).parent == folder]
     if own:
-        parts.append(describe(own) + "\n\n" + (sweep_table(own) if folder.name == "sweep" else runs_table(own)))
+        table = sweep_table(own) if folder.name.endswith("sweep") or "_sweep" in folder.name else \
+            "\n\n".join(t for t in (runs_table(own), seed_summary(own)) if t)
+        parts.append(describe(own) + "\n\n" + table)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
         text = folder_tables(sub)
         if text:
@@ -324,6 +378,9 @@ def _section_tables(key: str):
     if key == "rank":
         from .rank.report import rank_tables
         return rank_tables
+    if key == "generalized":
+        from .generalized import generalized_tables
+        return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
     return folder_tables

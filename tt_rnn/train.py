@@ -60,7 +60,7 @@ from torch import nn
 from .data import DATASETS, ImageData, augment_batch, load_dataset, minibatch_indices, normalize
 from .features import FEATURE_MAPS, make_feature_map
 from .initializers import INIT_SCHEMES, initialize
-from .networks import NETWORK_KINDS, ScoreClassifier, count_parameters, make_network
+from .networks import NETWORK_KINDS, XI_KINDS, ScoreClassifier, count_parameters, make_network
 from .results import portable_path, write_json
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "train", "evaluate", "build_model", "run_name",
@@ -70,10 +70,6 @@ __all__ = ["TrainConfig", "NonFiniteLossError", "train", "evaluate", "build_mode
 AUGMENTATIONS = ("none", "shift", "crop-flip")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRODUCTS = ("auto", "sequential", "tree")
-try:  # the generalized products of the score networks (product is the classic one)
-    from .networks import XI_KINDS
-except ImportError:  # pragma: no cover - networks without generalized products
-    XI_KINDS = ("product",)
 
 
 @dataclass
@@ -284,7 +280,7 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int, image_s
     if config.constant_feature:
         extra["constant_feature"] = True
     fmap = make_feature_map(config.features, k, in_channels, config.m, dropout=config.dropout, **extra)
-    kwargs = {} if config.xi == "product" else {"xi": config.xi}
+    kwargs = {"xi": config.xi}
     if config.model in ("tt", "tt-shared"):
         product = config.product
         if product == "auto":

@@ -22,6 +22,11 @@ References
 .. [1] I. V. Oseledets, "Tensor-Train Decomposition", SIAM J. Sci. Comput. 33(5), 2011.
 .. [2] V. Khrulkov, A. Novikov, I. Oseledets, "Expressive power of recurrent neural networks",
        ICLR 2018.
+
+The *weight-tied* family (``weight_tied_tt``) shares even more: the initial state ``u`` and the
+read-out ``v`` are vectors and every one of the d steps uses the same core,
+``X[i] = u^T G^{(i_1)} ... G^{(i_d)} v``. It is a subset of :math:`M^{eq}_{n,r}` (first core
+``u^T G``, last core ``G v``).
 """
 
 from __future__ import annotations
@@ -46,9 +51,14 @@ __all__ = [
     "shared_core_tt",
     "witness_q",
     "witness_tt",
+    "weight_tied_tt",
+    "random_weight_tied_tt",
+    "weight_tied_witness_tt",
     "unfold",
     "odd_even_unfolding",
     "odd_even_row_modes",
+    "unfolding_min_cut_bound",
+    "odd_even_min_cut_bound",
 ]
 
 
@@ -185,10 +195,6 @@ class TensorTrain:
     def to_tensor(self):
         """The full tensor (see :func:`tt_to_tensor`)."""
         return tt_to_tensor(self.cores)
-
-    def unfold(self, row_modes: Sequence[int]):
-        """Matricization of the full tensor with ``row_modes`` as rows (see :func:`unfold`)."""
-        return unfold(self.to_tensor(), row_modes)
 
     def odd_even_unfolding(self):
         """Rows ``(i_1, i_3, ...)``, columns ``(i_2, i_4, ...)`` (see :func:`odd_even_unfolding`)."""
@@ -387,6 +393,116 @@ def witness_tt(n: int, r: int, d: int, *, backend: str = "numpy", dtype=None) ->
 
 
 # ---------------------------------------------------------------------------------------------
+# The weight-tied family X(i) = u^T G^(i_1) ... G^(i_d) v
+# ---------------------------------------------------------------------------------------------
+
+def weight_tied_tt(u, core, v, d: int) -> TensorTrain:
+    """The tensor ``X[i_1, ..., i_d] = u^T G^{(i_1)} G^{(i_2)} ... G^{(i_d)} v`` in TT format.
+
+    Every one of the ``d`` steps uses the same core ``G`` (slices ``G^{(i)} = core[:, i, :]``), the
+    initial state is ``u`` and the read-out is ``v``: a recurrent network whose weights are tied
+    across all steps, including the first and the last. As a TT, the first core is ``u^T G``
+    (shape ``(n, r)``), the ``d - 2`` inner cores are ``G`` and the last core is ``G v`` (shape
+    ``(r, n)``); so the family is contained in :math:`M^{eq}_{n,r}`.
+
+    Parameters
+    ----------
+    u, v : arrays of shape (r,)
+        Initial state and read-out vector (numpy or torch, same type as ``core``).
+    core : array of shape (r, n, r)
+    d : int
+        Order, ``d >= 2``.
+
+    Returns
+    -------
+    TensorTrain
+        ``shared=True`` for ``d > 2``. Integer inputs give integer cores (exact contraction).
+    """
+    if d < 2:
+        raise ValueError(f"d must be >= 2, got d = {d}")
+    if core.ndim != 3 or core.shape[0] != core.shape[2]:
+        raise ValueError(f"the tied core must have shape (r, n, r), got {_shape(core)}")
+    r = int(core.shape[0])
+    for name, vec in (("u", u), ("v", v)):
+        if vec.ndim != 1 or int(vec.shape[0]) != r:
+            raise ValueError(f"{name} must be a vector of length r = {r} (the core's bond size), "
+                             f"got shape {_shape(vec)}")
+    if _is_torch(core) != _is_torch(u) or _is_torch(core) != _is_torch(v):
+        raise TypeError("u, core and v must all be numpy arrays or all torch tensors")
+    einsum = torch.einsum if _is_torch(core) else np.einsum
+    first = einsum("a,aib->ib", u, core)   # row i: u^T G^(i)
+    last = einsum("aib,b->ai", core, v)    # column i: G^(i) v
+    return shared_core_tt(first, core, last, d)
+
+
+def random_weight_tied_tt(n: int, r: int, d: int, *, seed=None, integer: bool = False,
+                          integer_range: int = 3, backend: str = "numpy") -> TensorTrain:
+    """A random point of the weight-tied family (see :func:`weight_tied_tt`), seeded.
+
+    Parameters
+    ----------
+    n, r, d : int
+        Mode size, bond size, order (``d >= 2``).
+    seed : int or numpy.random.Generator, optional
+    integer : bool
+        Integer entries uniform in ``{-integer_range, ..., integer_range}`` (for exact GF(p)
+        ranks); otherwise ``u ~ N(0, I)``, ``v ~ N(0, I / r)`` and a Gaussian core rescaled like
+        the shared core of :func:`random_tt` (transfer-map spectral radius ``n``).
+    backend : {"numpy", "torch"}
+    """
+    for name, value in (("n", n), ("r", r)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {name} = {value}")
+    if d < 2:
+        raise ValueError(f"d must be >= 2, got d = {d}")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if integer:
+        if integer_range < 1:
+            raise ValueError(f"integer_range must be >= 1, got {integer_range}")
+        draw = lambda shape: rng.integers(-integer_range, integer_range + 1, size=shape,  # noqa: E731
+                                          dtype=np.int64)
+        u, core, v = draw((r,)), draw((r, n, r)), draw((r,))
+    else:
+        u = rng.standard_normal(r)
+        core = rng.standard_normal((r, n, r)) / math.sqrt(r)
+        rho = _transfer_spectral_radius(core)
+        if rho > 0:
+            core = core * math.sqrt(n / rho)
+        v = rng.standard_normal(r) / math.sqrt(r)
+    if backend == "torch":
+        dtype = torch.int64 if integer else torch.float64
+        u, core, v = (torch.as_tensor(x, dtype=dtype) for x in (u, core, v))
+    return weight_tied_tt(u, core, v, d)
+
+
+def weight_tied_witness_tt(n: int, r: int, d: int, *, backend: str = "numpy") -> TensorTrain:
+    """The witness of the proof inside the weight-tied family, for even and odd ``d``.
+
+    ``u = e_{q+1}``, ``G`` the shared witness core of :func:`witness_tt` and ``v = e_{q+1}`` for
+    even ``d``, ``v = e_1`` for odd ``d`` (1-based basis vectors; ``q = min(n, r - 1)``). For even
+    ``d`` the cores coincide with those of ``witness_tt(n, r, d)`` (the boundary cores act like
+    the idle state ``q + 1``). For odd ``d = 2k + 1`` the odd/even unfolding (rows
+    ``i_1, i_3, ..., i_d``) has the lower unitriangular block on rows ``(a, 1)``, columns ``b``,
+    ``a, b in [min(n, r)]^k``, so its rank is ``min(n, r)^k``.
+    """
+    q = witness_q(n, r)
+    if d < 2:
+        raise ValueError(f"d must be >= 2, got d = {d}")
+    core = witness_tt(n, r, 3).cores[1]
+    u = np.zeros(r)
+    u[q] = 1.0                      # proof's e_{q+1} is array index q
+    v = np.zeros(r)
+    v[q if d % 2 == 0 else 0] = 1.0  # e_{q+1} (even d) or e_1 (odd d)
+    if backend == "torch":
+        u, core, v = (torch.as_tensor(x, dtype=torch.float64) for x in (u, core, v))
+    elif backend != "numpy":
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    return weight_tied_tt(u, core, v, d)
+
+
+# ---------------------------------------------------------------------------------------------
 # Unfoldings
 # ---------------------------------------------------------------------------------------------
 
@@ -430,3 +546,81 @@ def odd_even_unfolding(tensor):
     if tensor.ndim < 2:
         raise ValueError(f"need a tensor of order >= 2, got shape {_shape(tensor)}")
     return unfold(tensor, odd_even_row_modes(tensor.ndim))
+
+
+def unfolding_min_cut_bound(mode_sizes: Sequence[int], ranks: Sequence[int],
+                            row_modes: Sequence[int]) -> int:
+    """Min-cut bound on the rank of an unfolding of any TT tensor with these sizes and ranks.
+
+    A *cut* is a set ``C`` of bonds and a set ``M`` of modes such that, after deleting the bonds
+    in ``C`` from the chain of cores, every remaining segment has its modes outside ``M`` all on
+    one side of the unfolding (all row modes or all column modes). For every such cut,
+    ``rank X^{(rows)} <= prod_{t in C} r_t * prod_{j in M} n_j`` (fix the cut bond indices and the
+    cut mode indices: each term is a product of a row factor and a column factor). This function
+    returns the minimum over all cuts, computed exactly by dynamic programming along the chain
+    (integer products; no enumeration of the ``2^(2d-1)`` cuts).
+
+    Parameters
+    ----------
+    mode_sizes : sequence of int, length d
+    ranks : sequence of int, length d - 1
+        Upper bounds on the TT ranks ``r_1 ... r_{d-1}``.
+    row_modes : sequence of int
+        0-based row modes of the unfolding.
+
+    References
+    ----------
+    The statement and proof are Lemma "min-cut bound" (``lem:mincut``) of
+    ``tensors_strong_hyp_sketch.pdf``.
+    """
+    sizes = [int(x) for x in mode_sizes]
+    bonds = [int(x) for x in ranks]
+    d = len(sizes)
+    if d < 2 or len(bonds) != d - 1:
+        raise ValueError(f"need d >= 2 mode sizes and d - 1 ranks, got {len(sizes)} mode sizes "
+                         f"and {len(bonds)} ranks")
+    if min(sizes + bonds) < 1:
+        raise ValueError(f"mode sizes and ranks must be >= 1, got {sizes}, {bonds}")
+    rows = {int(m) for m in row_modes}
+    if not rows <= set(range(d)):
+        raise ValueError(f"row modes {sorted(rows - set(range(d)))} are out of range for d = {d}")
+
+    def relax(table, state, cost):
+        if state not in table or cost < table[state]:
+            table[state] = cost
+
+    # state: the side (True = rows) of the uncut modes of the open segment, None if it has none
+    best = {None: 1}
+    for t in range(d):
+        side = t in rows
+        after_mode = {}
+        for state, cost in best.items():
+            relax(after_mode, state, cost * sizes[t])      # cut mode t
+            if state is None or state == side:
+                relax(after_mode, side, cost)              # keep mode t in the segment
+        best = after_mode
+        if t < d - 1:
+            after_bond = {}
+            for state, cost in best.items():
+                relax(after_bond, None, cost * bonds[t])   # cut bond t: a new segment starts
+                relax(after_bond, state, cost)             # keep bond t
+            best = after_bond
+    return int(min(best.values()))
+
+
+def odd_even_min_cut_bound(n: int, r: int, d: int) -> int:
+    """Closed form of the min-cut bound for the odd/even unfolding with uniform ``n`` and ``r``.
+
+    ``min(n^k, r n^(k-1), r^(d-1))`` for ``d = 2k`` and ``min(n^k, r^(d-1))`` for ``d = 2k + 1``
+    (Proposition ``prop:mincut-oe`` of the PDF; equal to
+    ``unfolding_min_cut_bound([n] * d, [r] * (d - 1), odd_even_row_modes(d))``).
+    """
+    for name, value in (("n", n), ("r", r)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {name} = {value}")
+    if d < 2:
+        raise ValueError(f"d must be >= 2, got d = {d}")
+    k = d // 2
+    if d % 2 == 0:
+        return int(min(n ** k, r * n ** (k - 1), r ** (d - 1)))
+    return int(min(n ** k, r ** (d - 1)))

@@ -1,0 +1,58 @@
+"""CP-rank brackets: certified lower bounds, exact-fit upper bounds with checkable witnesses.
+
+The CP rank of a tensor ``X`` of order ``d`` is the least ``R`` such that
+``X = sum_{t=1}^R a^{(1)}_t (x) ... (x) a^{(d)}_t``. It is NP-hard to compute in general
+(Hastad 1990), so this package brackets it, recording for each bound the field (R or C) it holds
+over. Modules:
+
+``unfolding``  numerical unfolding (flattening) ranks by SVD -- lower bounds over R and C
+``gfp``        exact unfolding ranks over GF(p) of integer tensors -- certified lower bounds over
+               R and C, for one tensor and for almost every point of the family it was drawn
+               from; the theorem's bounds ``q^(d/2)`` and the min-cut upper bound
+``pencil``     exact ``2 x m x m`` pencil certificate (Ja'Ja') -- lower bounds on the REAL rank
+``lm``         CP algebra and the Levenberg-Marquardt solver; border-rank heuristic
+``cpfit``      exact-fit attempts and rank searches -- numerical upper bounds (real decompositions)
+``bracket``    :func:`cp_rank_bracket` and :class:`RankBracket`
+``witness``    stored CP witnesses of upper bounds and :func:`verify_witness`
+``report``     the ``n = 2, r = 3`` table, the earlier published estimates, :func:`rank_tables`
+``examples``   tensors of known rank (W tensor, random CP tensors, real rank != complex rank)
+
+Command line: ``python -m tt_rnn.rank verify [witness.npz ...]`` (see :mod:`tt_rnn.rank.__main__`).
+All defaults and limits are in :mod:`tt_rnn.rank.constants`.
+"""
+
+from .bracket import FIELD_COMPLEX, FIELD_REAL, RankBracket, cp_rank_bracket
+from .constants import (BLAS_PRIME, BLAS_SECOND_PRIME, DEFAULT_FIT_TOL, DEFAULT_NORM_LIMIT,
+                        DEFAULT_PRIME, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_GFP_ENTRIES,
+                        MAX_SVD_ENTRIES, SECOND_PRIME)
+from .cpfit import (CPFit, CPSearch, cp_fit, cp_rank_upper_bound, descend_exact_fit,
+                    generic_rank_estimate)
+from .examples import random_cp_tensor, real_part_of_complex_cube, w_tensor
+from .gfp import (UnfoldingCertificate, certified_unfolding_rank, gf_p_rank, is_integer_tensor,
+                  khrulkov_bound, min_cut_bound, proven_bound, theorem_bound, tt_to_tensor_mod_p,
+                  unfolding_rank_mod_p)
+from .lm import _cp_full, _GaussNewtonSystem, blas_single_thread, border_rank_suspected  # noqa: F401
+from .pencil import pencil_certificate_fraction, pencil_lower_bound
+from .report import (EARLIER_BOUNDS, EARLIER_ESTIMATES, GALLOP_MAX_D, TABLE_TIME_LIMIT,
+                     n2_r3_row, n2_r3_table, rank_tables, table_strategy)
+from .unfolding import balanced_bipartitions, best_unfolding_rank, unfolding_rank
+from .witness import (WitnessError, WitnessRecord, load_witness, save_witness, verify_witness,
+                      witness_error)
+
+__all__ = [
+    "DEFAULT_PRIME", "BLAS_PRIME", "SECOND_PRIME", "BLAS_SECOND_PRIME", "DEFAULT_SVD_RTOL",
+    "DEFAULT_FIT_TOL", "DEFAULT_NORM_LIMIT", "MAX_SVD_ENTRIES", "MAX_GFP_ENTRIES", "MAX_FIT_ENTRIES",
+    "unfolding_rank", "balanced_bipartitions", "best_unfolding_rank",
+    "gf_p_rank", "tt_to_tensor_mod_p", "unfolding_rank_mod_p", "is_integer_tensor",
+    "UnfoldingCertificate", "certified_unfolding_rank", "theorem_bound", "khrulkov_bound",
+    "proven_bound", "min_cut_bound",
+    "pencil_lower_bound", "pencil_certificate_fraction", "blas_single_thread",
+    "CPFit", "cp_fit", "CPSearch", "generic_rank_estimate", "cp_rank_upper_bound",
+    "descend_exact_fit", "border_rank_suspected",
+    "RankBracket", "cp_rank_bracket", "FIELD_COMPLEX", "FIELD_REAL",
+    "w_tensor", "random_cp_tensor", "real_part_of_complex_cube",
+    "WitnessError", "WitnessRecord", "save_witness", "load_witness", "verify_witness",
+    "witness_error",
+    "EARLIER_ESTIMATES", "EARLIER_BOUNDS", "GALLOP_MAX_D", "TABLE_TIME_LIMIT", "table_strategy",
+    "n2_r3_row", "n2_r3_table", "rank_tables",
+]

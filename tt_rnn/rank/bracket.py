@@ -1,0 +1,273 @@
+"""Entry point: a bracket ``lower <= CP rank <= upper`` with its evidence and its field.
+
+:func:`cp_rank_bracket` combines the lower bounds (numerical unfolding ranks,
+:mod:`~tt_rnn.rank.unfolding`; exact GF(p) unfolding ranks, :mod:`~tt_rnn.rank.gfp`; the exact
+real pencil certificate, :mod:`~tt_rnn.rank.pencil`) with the exact-fit search of
+:mod:`~tt_rnn.rank.cpfit`. Each bound records the field it holds over: unfolding ranks bound the
+rank over C (hence over R); the pencil certificate bounds the rank over R only; an upper bound is
+a real decomposition, so it bounds the real rank and hence the complex rank. A bracket whose lower
+end is real-only is a bracket on the *real* CP rank, and is printed as such.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..tt import odd_even_row_modes
+from ._checks import (_check_tol, _exceeds_float64, _max_abs_scaled, _to_float64, _to_numpy)
+from .constants import DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_GFP_ENTRIES
+from .cpfit import CPSearch, cp_rank_upper_bound
+from .gfp import _primes_for, is_integer_tensor, unfolding_rank_mod_p
+from .pencil import pencil_lower_bound
+from .unfolding import balanced_bipartitions, best_unfolding_rank
+
+#: ``lower_field`` / ``upper_field`` values: the field over which a bound on the CP rank holds.
+FIELD_COMPLEX = "complex"   # a lower bound valid over C, hence over R
+FIELD_REAL = "real"         # a lower bound valid over R only, or a real decomposition (upper)
+
+
+@dataclass
+class RankBracket:
+    """CP rank bracket ``lower <= rank <= upper`` with its evidence.
+
+    Attributes
+    ----------
+    lower : int
+        Largest lower bound found (certified if ``lower_certified``).
+    upper : int
+        Smallest upper bound found: an exact fit (numerical) or the trivial slice bound
+        ``prod(shape) / max(shape)`` (certified) when no fit succeeded. Never below ``lower``.
+    lower_certified : bool
+        True when ``lower`` is proof-grade (GF(p) rank of an unfolding of the integer tensor, or
+        the exact pencil certificate).
+    lower_method : str
+    lower_evidence : dict
+        Unfolding used, prime, numerical unfolding rank and its ``rtol``, pencil data, ...
+    upper_method : str
+        ``"exact fit (ALS + Levenberg-Marquardt)"`` or ``"trivial (slices)"``.
+    upper_certified : bool
+        Only the trivial bound is proof-grade; an exact fit is numerical evidence.
+    upper_error : float or None
+        Relative error of the witness fit.
+    tol : float
+        Exact-fit tolerance.
+    seed : int
+    factors : list of numpy.ndarray or None
+        Witness factors of the upper bound (real).
+    error_curve, border : dict
+        Best relative error and border-rank flag per rank tried.
+    search_complete : bool
+    time_s : float
+    lower_field : {"complex", "real"}
+        ``"complex"``: ``lower`` bounds the rank over C (and so over R); ``"real"``: over R only
+        (the pencil certificate).
+    upper_field : {"real"}
+        ``upper`` comes from a real decomposition: it bounds the real rank, hence the complex one.
+    lower_complex : int
+        The best lower bound valid over C (equal to ``lower`` when ``lower_field == "complex"``).
+    search : CPSearch or None
+    """
+
+    lower: int
+    upper: int
+    lower_certified: bool
+    lower_method: str
+    lower_evidence: dict
+    upper_method: str
+    upper_certified: bool
+    upper_error: float | None
+    tol: float
+    seed: int
+    factors: list | None
+    error_curve: dict
+    border: dict
+    search_complete: bool
+    time_s: float
+    lower_field: str = FIELD_COMPLEX
+    upper_field: str = FIELD_REAL
+    lower_complex: int | None = None
+    search: CPSearch | None = None
+
+    def __post_init__(self):
+        if self.lower_field not in (FIELD_COMPLEX, FIELD_REAL) or self.upper_field != FIELD_REAL:
+            raise ValueError(f"lower_field must be 'complex' or 'real' and upper_field 'real', got "
+                             f"{self.lower_field!r}, {self.upper_field!r}")
+        if self.lower_complex is None:
+            self.lower_complex = self.lower if self.lower_field == FIELD_COMPLEX else 0
+
+    @property
+    def determined(self) -> bool:
+        """True when ``lower == upper``: the CP rank over :attr:`field` is pinned down."""
+        return self.lower == self.upper
+
+    @property
+    def field(self) -> str:
+        """What ``[lower, upper]`` brackets: ``"real"`` (the real CP rank) or ``"real and complex"``."""
+        return "real" if self.lower_field == FIELD_REAL else "real and complex"
+
+    @property
+    def rank_name(self) -> str:
+        """``"real CP rank"`` when the lower end holds over R only, else ``"CP rank"``."""
+        return "real CP rank" if self.lower_field == FIELD_REAL else "CP rank"
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary (no factors)."""
+        return dict(lower=self.lower, upper=self.upper, determined=self.determined,
+                    field=self.field, lower_field=self.lower_field, upper_field=self.upper_field,
+                    lower_complex=self.lower_complex,
+                    lower_certified=self.lower_certified, lower_method=self.lower_method,
+                    lower_evidence=self.lower_evidence, upper_method=self.upper_method,
+                    upper_certified=self.upper_certified, upper_error=self.upper_error,
+                    tol=self.tol, seed=self.seed,
+                    error_curve={str(k): v for k, v in self.error_curve.items()},
+                    border_suspected={str(k): v for k, v in self.border.items()},
+                    search_complete=self.search_complete, time_s=self.time_s)
+
+    def __str__(self) -> str:
+        lo = f"{self.lower}{' (certified' if self.lower_certified else ' (numerical'}"
+        lo += ", over R only)" if self.lower_field == FIELD_REAL else ")"
+        up = f"{self.upper} ({self.upper_method}" + (
+            f", rel. error {self.upper_error:.1e})" if self.upper_error is not None else ")")
+        flags = [r for r, b in self.border.items() if b]
+        extra = f"; border rank suspected at {flags}" if flags else ""
+        if self.lower_field == FIELD_REAL:
+            extra += f"; complex CP rank in [{self.lower_complex}, {self.upper}]"
+        return f"{self.rank_name} in [{self.lower}, {self.upper}]: lower {lo}, upper {up}{extra}"
+
+
+def _certify(xi: np.ndarray, modes_list, num_rank) -> tuple[int, tuple, list]:
+    """Best exact GF(p) unfolding rank over ``modes_list`` (a second prime where the first is low)."""
+    best, best_modes, primes = -1, None, None
+    for modes in modes_list:
+        rows = int(np.prod([xi.shape[m] for m in modes]))
+        p1, p2 = _primes_for((rows, xi.size // rows), None)
+        c = unfolding_rank_mod_p(xi, modes, p1)
+        if c < (num_rank if num_rank is not None else min(rows, xi.size // rows)):
+            c = max(c, unfolding_rank_mod_p(xi, modes, p2))
+        if c > best:
+            best, best_modes, primes = c, tuple(modes), [p1, p2]
+    return best, best_modes, primes
+
+
+def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT_FIT_TOL,
+                    rtol=DEFAULT_SVD_RTOL, seed: int = 0, strategy: str = "linear",
+                    time_limit: float | None = None, max_partitions: int = 512,
+                    certify: bool = True, pencil: bool = True, fit: bool = True,
+                    **fit_kwargs) -> RankBracket:
+    """Bracket ``[lower, upper]`` on the CP rank of a real tensor, with its evidence and field.
+
+    Steps:
+
+    1. numerical rank of the best balanced unfolding (:func:`best_unfolding_rank`, tolerance
+       ``rtol``, on the tensor divided by ``max|x|``);
+    2. if the tensor is integer-valued and ``certify``: the exact GF(p) rank of that unfolding
+       and of the odd/even one (:func:`unfolding_rank_mod_p`) -- a bound over C -- and for
+       ``n = 2`` pencils the exact pencil certificate (:func:`pencil_lower_bound`) -- a bound
+       over R only (``lower_field = "real"`` when it is the larger);
+    3. if ``fit``: the exact-fit search :func:`cp_rank_upper_bound` over ranks ``>= lower``
+       (climbing from ``lower`` for ``"linear"`` / ``"gallop"``, walking down from a guess for
+       ``"bisect"`` / ``"descend"``); the ranks tried never go below ``lower``.
+
+    The result does not depend on the scale of the tensor (every norm is taken after division
+    by ``max|x|``). Integer tensors with entries ``>= 2^53`` in absolute value are handled
+    exactly by the GF(p) bounds; the float steps (SVD, fits) refuse them with a ``ValueError``
+    (pass ``fit=False`` for an exact lower bound and the trivial upper bound).
+
+    Parameters
+    ----------
+    tensor : numpy array, torch tensor or TensorTrain
+    rank_max : int, optional
+        Highest rank the search tries (default: the trivial bound).
+    tol : float
+        Exact-fit relative error in ``(0, 1)`` (default ``1e-10``); checked even when
+        ``fit=False``.
+    rtol : float, optional
+        Numerical-rank tolerance for the SVD (see :func:`unfolding_rank`).
+    seed : int
+    strategy : {"linear", "gallop", "bisect", "descend"}
+        See :func:`cp_rank_upper_bound`.
+    time_limit : float, optional
+        Seconds for the fitting search.
+    max_partitions : int
+        Budget of bipartitions for the best-unfolding bound.
+    certify, pencil, fit : bool
+        Switch the exact certificates / the fitting off.
+    **fit_kwargs
+        Passed to :func:`cp_fit`.
+
+    Returns
+    -------
+    RankBracket
+        ``lower <= upper`` always; the upper bound is never below a (certified) lower bound.
+    """
+    start = time.perf_counter()
+    x = _to_numpy(tensor)
+    if x.ndim < 2:
+        raise ValueError(f"need a tensor of order >= 2, got shape {x.shape}")
+    tol = _check_tol(tol)
+    if rank_max is not None and int(rank_max) < 1:
+        raise ValueError(f"rank_max must be >= 1, got rank_max = {rank_max}")
+    big = _exceeds_float64(x)
+    if big and (fit or not certify):
+        _to_float64(x, "cp_rank_bracket with fit=True or certify=False")   # raises
+    trivial = x.size // max(x.shape)
+    if not np.any(x):
+        return RankBracket(0, 0, True, "zero tensor", {}, "zero tensor", True, 0.0, tol, seed,
+                           None, {}, {}, True, time.perf_counter() - start)
+    integer = is_integer_tensor(x)
+    if big:  # exact arithmetic only: no float SVD of a tensor float64 cannot hold
+        num_rank, num_modes = None, tuple(odd_even_row_modes(x.ndim))
+        evidence = dict(numerical_rank=None, note_numerical="skipped: entries >= 2^53 (float64 "
+                        "would round them); exact GF(p) bounds only")
+    else:
+        xs, _ = _max_abs_scaled(x)
+        num_rank, num_modes, tried, exhaustive = best_unfolding_rank(
+            xs, rtol, max_partitions=max_partitions)
+        evidence = dict(numerical_rank=num_rank, numerical_row_modes=list(num_modes),
+                        numerical_rtol=rtol if rtol is not None else "max(shape) * eps",
+                        partitions_tried=tried, partitions_exhaustive=exhaustive)
+    lower, lower_certified, method = (num_rank or 0), False, "numerical unfolding rank (SVD)"
+    lower_field = FIELD_COMPLEX
+    if certify and integer and x.size <= MAX_GFP_ENTRIES:
+        xi = x if np.issubdtype(x.dtype, np.integer) else np.round(x).astype(np.int64)
+        modes_list = [tuple(num_modes), tuple(odd_even_row_modes(x.ndim))]
+        if big:
+            modes_list += balanced_bipartitions(x.ndim)[:max_partitions]
+        best_cert, best_modes, primes = _certify(xi, list(dict.fromkeys(modes_list)), num_rank)
+        evidence.update(certified_unfolding_rank=best_cert, certified_row_modes=list(best_modes),
+                        primes=primes)
+        lower, lower_certified, method = best_cert, True, "GF(p) unfolding rank (exact)"
+        if pencil and 2 in x.shape:
+            cert = pencil_lower_bound(xi)
+            if cert is not None:
+                evidence["pencil"] = cert
+                if cert["bound"] > lower:
+                    lower, lower_field = cert["bound"], FIELD_REAL
+                    method = "real pencil with non-real eigenvalues (exact, real rank only)"
+        if num_rank is not None and num_rank > best_cert:
+            evidence["note"] = (f"the numerical unfolding rank {num_rank} exceeds the certified "
+                                f"bound {best_cert}; only the certified value is used")
+    elif big:
+        raise ValueError("an integer tensor with entries >= 2^53 needs certify=True and at most "
+                         f"{MAX_GFP_ENTRIES} entries (exact arithmetic only), got "
+                         f"certify={certify}, {x.size} entries")
+    lower_complex = evidence.get("certified_unfolding_rank", num_rank)
+    upper, upper_method, upper_cert, upper_err, factors = trivial, "trivial (slices)", True, None, None
+    search = None
+    if fit and lower < trivial:
+        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or trivial, trivial), tol=tol,
+                                     seed=seed, strategy=strategy, time_limit=time_limit,
+                                     **fit_kwargs)
+        if search.rank is not None and search.rank < upper:
+            upper, upper_method, upper_cert = search.rank, "exact fit (ALS + Levenberg-Marquardt)", False
+            upper_err, factors = search.fit.rel_error, search.fit.factors
+    if lower > upper:  # cannot happen: the search starts at `lower`; kept as a hard invariant
+        raise AssertionError(f"bracket invariant violated: lower {lower} > upper {upper}")
+    return RankBracket(lower, upper, lower_certified, method, evidence, upper_method, upper_cert,
+                       upper_err, tol, seed, factors,
+                       search.error_curve if search else {}, search.border if search else {},
+                       search.complete if search else True, time.perf_counter() - start,
+                       lower_field, FIELD_REAL, lower_complex, search)
