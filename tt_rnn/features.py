@@ -9,6 +9,15 @@ flattened in ``(channel, row, column)`` order. ``d = (H/k)(W/k)``.
 
 Every feature map here acts on each patch alone (patches interact only through the tensor
 network that follows), and all patches share the map's weights, as in Khrulkov et al. (2018).
+
+Constant feature
+----------------
+With ``constant_feature=True`` every map learns ``m - 1`` features and appends the constant 1 as
+feature ``m - 1`` (so the network's ``m`` is unchanged): ``f(x) = [g(x), 1]``. A score function
+of such features contains every lower-order interaction of the learned ones (expand the product
+of the ``<a_t, [g_t, 1]>``), and the near-identity initialisation of :mod:`tt_rnn.initializers`
+reads this constant. Dropout acts on the learned features only: the constant is exactly 1 in
+training and evaluation.
 """
 
 from __future__ import annotations
@@ -34,6 +43,20 @@ def _check_images(images, patch_size: int, in_channels: int | None = None) -> No
         raise ValueError(f"image size {h}x{w} is not divisible by patch_size = {patch_size}")
 
 
+def _learned_size(m: int, constant_feature: bool) -> int:
+    """Number of learned features: ``m - 1`` when the last one is the constant 1, else ``m``."""
+    if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+        raise ValueError(f"m must be a positive int, got {m!r}")
+    if constant_feature and m < 2:
+        raise ValueError(f"constant_feature=True needs m >= 2 (one learned feature and the constant), got m = {m}")
+    return m - 1 if constant_feature else m
+
+
+def _append_constant(features: torch.Tensor) -> torch.Tensor:
+    """``(B, d, n)`` -> ``(B, d, n + 1)`` with the constant 1 as the last feature."""
+    return torch.cat([features, features.new_ones(features.shape[:-1] + (1,))], dim=-1)
+
+
 def extract_patches(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """``(batch, C, H, W)`` -> ``(batch, d, C k k)``, patches in row-major order (module docs)."""
     _check_images(images, patch_size)
@@ -50,16 +73,20 @@ class LinearReLUFeatures(nn.Module):
     map applied to every non-overlapping patch, followed by a row-major flatten.
     """
 
-    def __init__(self, patch_size: int, in_channels: int, m: int, *, dropout: float = 0.0):
+    def __init__(self, patch_size: int, in_channels: int, m: int, *, dropout: float = 0.0,
+                 constant_feature: bool = False):
         super().__init__()
         self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
-        self.conv = nn.Conv2d(in_channels, m, kernel_size=patch_size, stride=patch_size)
+        self.constant_feature = bool(constant_feature)
+        n = _learned_size(m, self.constant_feature)
+        self.conv = nn.Conv2d(in_channels, n, kernel_size=patch_size, stride=patch_size)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.patch_size, self.in_channels)
-        out = torch.relu(self.conv(images))  # (B, m, H/k, W/k)
-        return self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, m), row-major patches
+        out = torch.relu(self.conv(images))  # (B, n, H/k, W/k)
+        out = self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, n), row-major patches
+        return _append_constant(out) if self.constant_feature else out
 
 
 class ConvPatchFeatures(nn.Module):
@@ -71,13 +98,15 @@ class ConvPatchFeatures(nn.Module):
     """
 
     def __init__(self, patch_size: int, in_channels: int, m: int, *, hidden: int = 32,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, constant_feature: bool = False):
         super().__init__()
         self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
+        self.constant_feature = bool(constant_feature)
+        n = _learned_size(m, self.constant_feature)
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, m), nn.ReLU())
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, n), nn.ReLU())
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -87,7 +116,8 @@ class ConvPatchFeatures(nn.Module):
         patches = extract_patches(images, k)  # (B, d, C k k)
         d = patches.shape[1]
         out = self.body(patches.reshape(b * d, c, k, k))  # each patch is its own mini-image
-        return self.dropout(out.view(b, d, self.m))
+        out = self.dropout(out.view(b, d, -1))
+        return _append_constant(out) if self.constant_feature else out
 
 
 class PatchMLPFeatures(nn.Module):
@@ -101,25 +131,31 @@ class PatchMLPFeatures(nn.Module):
     """
 
     def __init__(self, patch_size: int, in_channels: int, m: int, *, hidden: int = 128,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, constant_feature: bool = False):
         super().__init__()
         self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
+        self.constant_feature = bool(constant_feature)
+        n = _learned_size(m, self.constant_feature)
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, hidden, kernel_size=patch_size, stride=patch_size),
-            nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, m, 1), nn.ReLU())
+            nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, n, 1), nn.ReLU())
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.patch_size, self.in_channels)
-        out = self.body(images)  # (B, m, H/k, W/k)
-        return self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, m), row-major patches
+        out = self.body(images)  # (B, n, H/k, W/k)
+        out = self.dropout(out.flatten(2).transpose(1, 2))  # (B, d, n), row-major patches
+        return _append_constant(out) if self.constant_feature else out
 
 
 FEATURE_MAPS = {"linear": LinearReLUFeatures, "conv": ConvPatchFeatures, "mlp": PatchMLPFeatures}
 
 
 def make_feature_map(kind: str, patch_size: int, in_channels: int, m: int, **kwargs) -> nn.Module:
-    """``"linear"`` (ReLU(Ax + b) per patch), ``"conv"`` (small per-patch CNN) or ``"mlp"`` (two-layer per-patch MLP)."""
+    """``"linear"`` (ReLU(Ax + b) per patch), ``"conv"`` (small per-patch CNN) or ``"mlp"`` (two-layer per-patch MLP).
+
+    Keyword arguments go to the class: ``dropout``, ``constant_feature`` (last feature = 1; module
+    docs) and, for ``"conv"`` / ``"mlp"``, ``hidden``."""
     if kind not in FEATURE_MAPS:
         raise ValueError(f"unknown feature map {kind!r}; choose one of {sorted(FEATURE_MAPS)}")
     return FEATURE_MAPS[kind](patch_size, in_channels, m, **kwargs)

@@ -59,6 +59,7 @@ from torch import nn
 
 from .data import DATASETS, ImageData, augment_batch, load_dataset, minibatch_indices, normalize
 from .features import FEATURE_MAPS, make_feature_map
+from .initializers import INIT_SCHEMES, initialize
 from .networks import NETWORK_KINDS, XI_KINDS, ScoreClassifier, count_parameters, make_network
 from .results import portable_path, write_json
 
@@ -96,6 +97,11 @@ class TrainConfig:
     hidden: int = 32                    # hidden width of the conv / mlp feature map
     dropout: float = 0.0                # dropout on the patch features
     product: str = "auto"               # TT product: PRODUCTS (auto: CPU sequential, CUDA tree)
+    # initialisation: "identity" starts every format near the identity (tt_rnn.initializers) and
+    # needs the constant feature f[m-1] = 1 (m - 1 learned features + 1); defaults = the classic runs
+    init: str = "random"                # tt_rnn.initializers.INIT_SCHEMES
+    constant_feature: bool = False      # last feature is the constant 1 (tt_rnn.features)
+    init_noise: float = 1.0             # scale of the perturbation of init "identity" (``noise``)
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -124,7 +130,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first field whose value cannot work; return ``self``."""
         choices = {"dataset": DATASETS, "model": NETWORK_KINDS, "xi": XI_KINDS, "features": tuple(FEATURE_MAPS),
-                   "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS}
+                   "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS, "init": INIT_SCHEMES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -139,10 +145,15 @@ class TrainConfig:
                 raise ValueError(f"{name} = {value!r}: must be an integer >= {low}")
         if not self.lr > 0:
             raise ValueError(f"lr = {self.lr!r}: must be > 0")
+        if self.init == "identity" and not self.constant_feature:
+            raise ValueError("init = 'identity' reads the constant feature f[m-1] = 1: set constant_feature "
+                             "= True (--constant-feature), or use init = 'random'")
+        if self.constant_feature and self.m < 2:
+            raise ValueError(f"m = {self.m!r}: constant_feature = True needs m >= 2")
         for name in ("dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: must be in [0, 1)")
-        for name in ("warmup_epochs", "weight_decay"):
+        for name in ("warmup_epochs", "weight_decay", "init_noise"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -254,13 +265,20 @@ def _atomic_save(obj, path: Path) -> None:
 
 def build_model(config: TrainConfig, in_channels: int, num_classes: int, image_size=(28, 28),
                 device=None) -> ScoreClassifier:
-    """Feature map (per patch) + score network, as in the config."""
+    """Feature map (per patch) + score network, as in the config.
+
+    ``config.constant_feature`` makes the last feature the constant 1; ``config.init =
+    "identity"`` then re-initialises the network near the identity (:func:`tt_rnn.initializers.initialize`)
+    from a generator seeded by ``config.seed``. ``init = "random"`` draws nothing more (the classic
+    models are unchanged)."""
     h, w = image_size
     k = config.patch_size
     if h % k or w % k:
         raise ValueError(f"image size {h}x{w} is not divisible by patch_size = {k}")
     d = (h // k) * (w // k)
     extra = {} if config.features == "linear" else {"hidden": config.hidden}
+    if config.constant_feature:
+        extra["constant_feature"] = True
     fmap = make_feature_map(config.features, k, in_channels, config.m, dropout=config.dropout, **extra)
     kwargs = {"xi": config.xi}
     if config.model in ("tt", "tt-shared"):
@@ -269,6 +287,9 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int, image_s
             product = "tree" if resolve_device(config.device).type == "cuda" else "sequential"
         kwargs["product"] = product
     net = make_network(config.model, d, config.m, config.rank, num_classes, **kwargs)
+    if config.init != "random":
+        initialize(net, config.init, noise=config.init_noise,
+                   generator=torch.Generator().manual_seed(config.seed))
     model = ScoreClassifier(fmap, net)
     return model.to(device) if device is not None else model
 
