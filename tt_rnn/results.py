@@ -262,6 +262,8 @@ def _model_key(run):
 
 def _init(config: dict) -> str:
     init = config.get("init", "random")
+    if init != "random":
+        init += f" ({config.get('init_noise', 1.0):g})"
     return init + (" + const" if config.get("constant_feature") else "")
 
 

@@ -174,6 +174,12 @@ def run_name(config: TrainConfig) -> str:
     parts = [config.model, f"r{config.rank}", f"m{config.m}", f"k{config.patch_size}", config.features]
     if config.xi != "product":
         parts.append(config.xi)
+    if config.init != "random":
+        parts.append(f"{config.init}{config.init_noise:g}")
+    if config.constant_feature:
+        parts.append("const")
+    if config.val_size:
+        parts.append(f"val{config.val_size}")
     if config.dropout:
         parts.append(f"do{config.dropout:g}")
     if config.augment != "none":
