@@ -70,8 +70,10 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, fake_data_dir, monkeypatch)
     print(f"{path.name}: {seconds:.1f} s in quick mode")
     changed = [str(p) for p, t in _results_mtimes().items() if before.get(p) != t]
     assert not changed, f"quick mode of {path.name} wrote into committed results: {changed}"
-    if dataset is not None:
-        assert "data not found" not in _outputs(tmp_path / path.name)
+    if dataset is not None:  # the smoke test trains (into a temporary folder), with data at hand
+        text = _outputs(tmp_path / path.name)
+        assert "data not found" not in text and "missing" not in text, text[:2000]
+        assert re.search(r"\b[1-9]\d* trained\b", text), text[:2000]
 
 
 @pytest.mark.slow

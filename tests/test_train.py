@@ -157,3 +157,11 @@ def test_bad_config_values_name_the_field(tmp_path):
                          ("grad_clip", 0.0), ("train_subset", 0)]:
         with pytest.raises(ValueError, match=f"{field} = "):
             small(tmp_path, **{field: value}).validate()
+
+
+def test_onecycle_on_a_tiny_run_and_too_few_steps(mnist, tmp_path):
+    # 300 images in batches of 128: 3 steps per epoch; one-cycle needs its warm-up to have 2 steps
+    res, _ = train(small(tmp_path, schedule="onecycle", epochs=1, train_subset=300, batch_size=128), data=mnist)
+    assert res["status"] == "completed"
+    with pytest.raises(ValueError, match="needs at least 3 optimizer steps, got 1"):
+        train(small(tmp_path / "b", schedule="onecycle", epochs=1, train_subset=100, batch_size=128), data=mnist)

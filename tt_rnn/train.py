@@ -309,8 +309,12 @@ def _make_optimizer(config: TrainConfig, model: nn.Module):
 def _make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
+        if total < 3:
+            raise ValueError(f"schedule = 'onecycle' needs at least 3 optimizer steps, got {total} "
+                             f"(epochs x batches per epoch); use schedule = 'cosine', or more epochs or data")
+        # a quarter of the steps warm up; at least 2 of them on tiny runs (torch divides by the count - 1)
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
-                                                   pct_start=0.25)
+                                                   pct_start=max(0.25, 2 / total))
     if config.schedule == "cosine":
         warm = int(round(config.warmup_epochs * steps_per_epoch))
 
