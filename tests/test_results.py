@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from tt_rnn import experiments
-from tt_rnn.results import (RUN_ONLY_FIELDS, load_or_train, portable_path, read_results, same_experiment,
+from tt_rnn.results import (RUN_ONLY_FIELDS, xi_comparison_table, load_or_train, portable_path, read_results, same_experiment,
                             sweep_table, update_file, write_json)
 from tt_rnn.train import TrainConfig, main
 
@@ -145,6 +144,16 @@ def test_sweep_table_marks_unfinished_runs():
     runs = [{"config": {"model": "tt", "rank": 4}, "history": [{"test_acc": 0.5}], "params": 10,
              "status": "running"}]
     assert "50.00 (10) (running)" in sweep_table(runs)
+
+
+def test_xi_comparison_puts_product_beside_rectifier_and_skips_unfinished_runs():
+    def run(model, rank, acc, status="completed"):
+        return {"config": {"model": model, "rank": rank}, "history": [{"test_acc": acc}], "status": status}
+    product = [run("tt", 4, 0.9), run("tt", 4, 0.8), run("cp", 4, 0.7)]
+    rectifier = [run("tt", 4, 0.6), run("cp", 4, 0.5), run("cp", 4, 0.1, status="running")]
+    table = xi_comparison_table(product, rectifier)
+    assert table.splitlines()[0] == "| rank | TT (distinct cores) x | max | CP (shallow) x | max |"
+    assert table.splitlines()[2] == "| 4 | 85.00 ± 7.07 [2] | 60.00 | 70.00 | 50.00 |"
 
 
 def test_readme_tables_are_up_to_date(tmp_path, monkeypatch):

@@ -72,6 +72,7 @@ __all__ = [
     "GridRankRecord",
     "grid_rank_experiment",
     "write_grid_ranks",
+    "write_records",
     "generalized_tables",
     "compute_results",
 ]
@@ -386,13 +387,19 @@ def grid_rank_experiment(*, ds=(2, 3, 4, 5, 6, 7, 8, 9, 10), ranks=(2, 4), kinds
     return records
 
 
-def write_grid_ranks(path, records, config: dict) -> Path:
-    """Write records and the configuration as JSON (paths relative to the repository root)."""
+def write_records(path, records, config: dict) -> Path:
+    """Write ``{"config": config, "records": [record.to_dict(), ...]}`` as JSON (the grid-rank,
+    region and trained-network result files all have this shape)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(config=config, records=[rec.to_dict() for rec in records])
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def write_grid_ranks(path, records, config: dict) -> Path:
+    """Write grid-rank records and the configuration as JSON."""
+    return write_records(path, records, config)
 
 
 def summarise(records: list[dict], value: str, keys=("kind", "xi", "rank", "d")) -> dict:
@@ -403,8 +410,9 @@ def summarise(records: list[dict], value: str, keys=("kind", "xi", "rank", "d"))
     return {k: (statistics.fmean(v), min(v), max(v), len(v)) for k, v in sorted(groups.items())}
 
 
-def generalized_tables(folder) -> str:
-    """Markdown tables of ``grid_ranks.json`` and ``linear_regions.json`` in ``folder`` (those present)."""
+def generalized_tables(folder, *, trained: bool = True) -> str:
+    """Markdown tables of ``grid_ranks.json``, ``linear_regions.json`` and (``trained``)
+    ``trained_rectifiers.json`` in ``folder`` (those present)."""
     folder = Path(folder)
     parts = []
     grid_path = folder / "grid_ranks.json"
@@ -414,6 +422,10 @@ def generalized_tables(folder) -> str:
     if regions_path.exists():
         from .regions import regions_table  # local import: regions imports this module's helpers
         parts.append(regions_table(json.loads(regions_path.read_text())))
+    trained_path = folder / "trained_rectifiers.json"
+    if trained and trained_path.exists():
+        from .rectifier_analysis import trained_table  # local import: it imports the training code
+        parts.append(trained_table(json.loads(trained_path.read_text())))
     if not parts:
         raise FileNotFoundError(f"neither grid_ranks.json nor linear_regions.json in {folder}")
     return "\n\n".join(parts) + "\n"

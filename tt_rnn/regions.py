@@ -39,7 +39,6 @@ References
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -441,11 +440,9 @@ def region_experiment(*, ds=(2, 4, 8, 16, 32), ranks=(2, 4, 8, 16), rank: int = 
 
 
 def write_regions(path, records, config: dict) -> Path:
-    """Write the records and configuration as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(config=config, records=[r.to_dict() for r in records]), indent=1) + "\n")
-    return path
+    """Write region records and the configuration as JSON."""
+    from .generalized import write_records  # local import: generalized imports this module lazily too
+    return write_records(path, records, config)
 
 
 def _mean_sd(values) -> str:

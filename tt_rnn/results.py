@@ -336,6 +336,39 @@ def sweep_table(runs: list[dict], metric: str = "test_acc", epoch: int = -1) -> 
     return "\n".join(lines)
 
 
+def xi_comparison_table(product_runs: list[dict], rectifier_runs: list[dict], metric: str = "test_acc") -> str:
+    """Per rank, each format's final ``metric`` with the product (``x``) and the rectifier (``max``)
+    side by side; with several seeds ``mean ± std [seeds]`` (percent). Only completed runs count."""
+    def cells(runs):
+        out: dict = {}
+        for r in runs:
+            if r.get("status") == "completed":
+                out.setdefault((r["config"]["model"], r["config"]["rank"]), []).append(_final(r, metric))
+        return out
+    prod, rect = cells(product_runs), cells(rectifier_runs)
+    models = [m for m in MODEL_ORDER if any(k[0] == m for k in rect)]
+    ranks = sorted({k[1] for k in rect})
+    lines = ["| rank | " + " | ".join(f"{MODEL_NAMES[m]} x | max" for m in models) + " |",
+             "|---|" + "---|---|" * len(models)]
+    for rank in ranks:
+        row = [f"{_mean_std(prod.get((m, rank), []))} | {_mean_std(rect.get((m, rank), []))}" for m in models]
+        lines.append(f"| {rank} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def rectifier_tables(folder) -> str:
+    """``results/<data>/val_sweep_rectifier``: the comparison with the product sweep of the same
+    data set (``val_sweep``), then the rectifier sweep's own table."""
+    folder = Path(folder)
+    product = folder.parent / folder.name.replace("_rectifier", "")
+    rect_runs = [r for r in load_runs(folder) if Path(r["_path"]).parent == folder]
+    if not rect_runs:
+        return ""
+    head = (f"Test accuracy (%), product network (x) beside rectifier network (max), same feature map, "
+            f"budget and validation split (`{portable_path(product)}` and `{portable_path(folder)}`):")
+    return head + "\n\n" + xi_comparison_table(load_runs(product), rect_runs) + "\n\n" + folder_tables(folder)
+
+
 def provenance_summary(runs: dict) -> str:
     """One line: how many runs were read, trained or are missing (naming the missing ones)."""
     counts: dict = {}
@@ -405,6 +438,8 @@ def _section_tables(key: str):
         return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
+    if key.endswith("_rectifier"):
+        return rectifier_tables
     return folder_tables
 
 
