@@ -13,7 +13,7 @@ import torch
 from tt_rnn import experiments
 from tt_rnn.generalized import grid_tensor
 from tt_rnn.networks import make_network
-from tt_rnn.rectifier_analysis import (analyse_run, load_model, main, sliced_grid_tensor, trained_table,
+from tt_rnn.rectifier_analysis import (analyse_run, distinct_templates, load_model, main, sliced_grid_tensor, trained_table,
                                        write_analysis, RectifierRecord)
 from tt_rnn.train import TrainConfig, train
 
@@ -144,8 +144,18 @@ def test_rectifier_learning_rate_is_the_validation_argmax(dataset, model):
 
 def test_records_round_trip():
     rec = RectifierRecord(name="x", dataset="mnist", kind="tt", rank=2, seed=0, state="initial", d=4, m=3,
-                          n_parameters=10, val_acc=None, n_templates=2, half_rank_mean=1.0, half_rank_min=1,
+                          n_parameters=10, val_acc=None, n_templates=2, templates="t", half_rank_mean=1.0, half_rank_min=1,
                           half_rank_max=1, odd_even_rank_mean=1.0, odd_even_rank_min=1, odd_even_rank_max=1,
                           max_rank=4, n_segments=1, regions_mean=1.0, regions_sd=0.0, pieces_mean=1.0,
                           pieces_sd=0.0, time_s=0.1)
     assert RectifierRecord(**rec.to_dict()) == rec
+
+
+def test_templates_are_distinct_feature_vectors():
+    features = torch.zeros(3, 4, 2, dtype=torch.float64)  # mostly blank patches, as on MNIST
+    features[1, 2] = torch.tensor([1.0, 0.0])
+    features[2, 3] = torch.tensor([0.0, 2.0])
+    templates = distinct_templates(features, [2, 3], 3)
+    assert len({tuple(t.tolist()) for t in templates}) == 3
+    with pytest.raises(ValueError, match="only 3 distinct feature vectors among 6 patches"):
+        distinct_templates(features, [2, 3], 4)

@@ -10,7 +10,8 @@ weights (the run's checkpoint ``checkpoints/<name>/last.pt``):
   grid with enough templates (``M^16`` entries; with ``M = 2`` the max nodes saturate and every
   rank is 1). So the ``k = 8`` middle positions (patch rows 1 and 2 of the 4 x 4 patch grid)
   range over ``M = 4`` templates ``F[j] = f_theta(patch_j)`` (the learned feature map applied to
-  patches of validation images at those positions) while the other positions keep the features
+  patches of validation images at those positions, pairwise distinct: :func:`distinct_templates`)
+  while the other positions keep the features
   of one validation image: ``Gamma^y[j_1, ..., j_k] = h_y(..., F[j_1], ..., F[j_k], ...)``
   (:func:`sliced_grid_tensor`, ``4^8`` entries per class, evaluated by the network's own forward
   pass in float64). It is a sub-tensor of the full grid tensor of the template set ``F`` plus
@@ -54,10 +55,14 @@ from .regions import count_regions_on_line
 from .results import portable_path
 from .train import build_model, checkpoint_path, validation_split
 
-__all__ = ["load_model", "validation_features", "sliced_grid_tensor", "analyse_run", "RectifierRecord", "analyse",
+__all__ = ["load_model", "validation_features", "distinct_templates", "sliced_grid_tensor", "analyse_run", "RectifierRecord", "analyse",
            "write_analysis", "trained_table"]
 
 STATES = ("initial", "trained")
+#: Validation images whose patches are the candidate templates.
+TEMPLATE_CANDIDATE_IMAGES = 16
+#: How the templates are chosen (recorded; records of another rule are recomputed).
+TEMPLATE_RULE = "distinct patches of 16 validation images"
 
 
 def load_model(name: str, state: str = "trained", data: ImageData | None = None):
@@ -140,6 +145,7 @@ class RectifierRecord:
     n_parameters: int
     val_acc: float | None
     n_templates: int
+    templates: str
     half_rank_mean: float
     half_rank_min: int
     half_rank_max: int
@@ -162,28 +168,52 @@ def _mean_sd(values) -> tuple[float, float]:
     return float(statistics.fmean(values)), float(statistics.stdev(values)) if len(values) > 1 else 0.0
 
 
+def distinct_templates(features: torch.Tensor, positions, n_templates: int, seed: int = 0) -> torch.Tensor:
+    """``n_templates`` pairwise different feature vectors ``features[image, position]`` (positions
+    among ``positions``), in a seeded random order of the candidates. Distinctness matters: many
+    MNIST patches are blank and share one feature vector, and repeated templates cap the rank."""
+    candidates = [(i, p) for i in range(features.shape[0]) for p in positions]
+    order = torch.randperm(len(candidates), generator=torch.Generator().manual_seed(seed))
+    chosen: list[torch.Tensor] = []
+    for k in order.tolist():
+        vector = features[candidates[k]]
+        scale = 1e-9 * (1.0 + float(vector.abs().max()))
+        if all(float((vector - other).abs().max()) > scale for other in chosen):
+            chosen.append(vector)
+            if len(chosen) == n_templates:
+                return torch.stack(chosen)
+    raise ValueError(f"only {len(chosen)} distinct feature vectors among {len(candidates)} patches; "
+                     f"n_templates = {n_templates} needs more candidate images")
+
+
 def analyse_run(name: str, state: str, data: ImageData, *, n_templates: int = 4, n_segments: int = 8,
-                seed: int = 0) -> RectifierRecord:
-    """Grid ranks (all classes) and regions on ``n_segments`` segments for one run at one state."""
+                seed: int = 0, regions_from: dict | None = None) -> RectifierRecord:
+    """Grid ranks (all classes) and regions on ``n_segments`` segments for one run at one state.
+
+    ``regions_from``: an earlier record of the same run, state, ``n_segments`` and ``seed`` whose
+    region counts are reused (they do not depend on the templates)."""
     start = time.perf_counter()
     config, model = load_model(name, state, data)
     if config.xi != "rectifier":
         raise ValueError(f"{name!r} has xi = {config.xi!r}; this analysis is for rectifier networks")
     net = model.network
-    feats = validation_features(model, config, data, 2 * n_segments + n_templates + 1, seed=seed)
+    # images 0 .. 2 n_segments - 1: the segments; image 2 n_segments: the base of the slice; the
+    # rest: candidate template patches (a prefix of the same seeded permutation of the split)
+    feats = validation_features(model, config, data, 2 * n_segments + 1 + TEMPLATE_CANDIDATE_IMAGES, seed=seed)
     positions = list(range(net.d // 4, net.d // 4 + net.d // 2))  # the middle half of the positions
-    # template j: the features of image 2 n_segments + j at a position drawn among the sliced ones
-    where = torch.tensor(positions)[torch.randint(0, len(positions), (n_templates,),
-                                                  generator=torch.Generator().manual_seed(seed))]
-    templates = feats[2 * n_segments + torch.arange(n_templates), where]
-    grid = sliced_grid_tensor(net, templates, feats[-1], positions)
+    templates = distinct_templates(feats[2 * n_segments + 1:], positions, n_templates, seed=seed)
+    grid = sliced_grid_tensor(net, templates, feats[2 * n_segments], positions)
     ranks = [unfolding_ranks(grid[y], exact=False) for y in range(grid.shape[0])]
     half = [r["half"]["rank"] for r in ranks]
     odd_even = [r["odd_even"]["rank"] for r in ranks]
-    lines = [count_regions_on_line(net, feats[2 * i].numpy(), feats[2 * i + 1].numpy())
-             for i in range(n_segments)]
-    regions, reg_sd = _mean_sd([line["regions"] for line in lines])
-    pieces, pieces_sd = _mean_sd([line["pieces"] for line in lines])
+    if regions_from is None:
+        lines = [count_regions_on_line(net, feats[2 * i].numpy(), feats[2 * i + 1].numpy())
+                 for i in range(n_segments)]
+        regions, reg_sd = _mean_sd([line["regions"] for line in lines])
+        pieces, pieces_sd = _mean_sd([line["pieces"] for line in lines])
+    else:  # the same network and segments: the counts do not depend on the templates
+        regions, reg_sd, pieces, pieces_sd = (regions_from[k] for k in ("regions_mean", "regions_sd",
+                                                                         "pieces_mean", "pieces_sd"))
     val_acc = None
     if state == "trained":
         results = Path(config.results_path)
@@ -191,18 +221,20 @@ def analyse_run(name: str, state: str, data: ImageData, *, n_templates: int = 4,
     return RectifierRecord(
         name=name, dataset=config.dataset, kind=config.model, rank=config.rank, seed=config.seed,
         state=state, d=net.d, m=net.m, n_parameters=net.n_parameters(), val_acc=val_acc,
-        n_templates=n_templates, half_rank_mean=float(np.mean(half)), half_rank_min=int(min(half)),
+        n_templates=n_templates, templates=TEMPLATE_RULE, half_rank_mean=float(np.mean(half)), half_rank_min=int(min(half)),
         half_rank_max=int(max(half)), odd_even_rank_mean=float(np.mean(odd_even)),
         odd_even_rank_min=int(min(odd_even)), odd_even_rank_max=int(max(odd_even)),
         max_rank=ranks[0]["half"]["max_rank"], n_segments=n_segments, regions_mean=regions,
         regions_sd=reg_sd, pieces_mean=pieces, pieces_sd=pieces_sd, time_s=time.perf_counter() - start)
 
 
-def analyse(names, *, n_templates: int = 4, n_segments: int = 8, seed: int = 0, skip=None,
+def analyse(names, *, n_templates: int = 4, n_segments: int = 8, seed: int = 0, skip=None, reuse=None,
             log=print) -> list[RectifierRecord]:
     """:func:`analyse_run` at both states for every run whose checkpoint exists (others are logged).
 
-    ``skip(name, state) -> bool`` leaves out records already computed."""
+    ``skip(name, state) -> bool`` leaves out records already computed; ``reuse``: ``{(name,
+    state): record}`` whose region counts are taken over."""
+    reuse = reuse or {}
     records, loaded = [], {}
     for name in names:
         config = experiments.get(name)
@@ -216,7 +248,7 @@ def analyse(names, *, n_templates: int = 4, n_segments: int = 8, seed: int = 0, 
             if skip is not None and skip(name, state):
                 continue
             records.append(analyse_run(name, state, loaded[config.dataset], n_templates=n_templates,
-                                       n_segments=n_segments, seed=seed))
+                                       n_segments=n_segments, seed=seed, regions_from=reuse.get((name, state))))
             log(f"{name} {state}: half rank {records[-1].half_rank_mean:.1f}, regions "
                 f"{records[-1].regions_mean:.1f} ({records[-1].time_s:.1f} s)")
     return records
@@ -292,11 +324,13 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     old = json.loads(out.read_text())["records"] if out.is_file() else []
-    done = {(r["name"], r["state"]) for r in old if r["n_templates"] == args.n_templates
-            and r["n_segments"] == args.n_segments}
-    records = [RectifierRecord(**r) for r in old if (r["name"], r["state"]) in done]
+    same_segments = [r for r in old if r["n_segments"] == args.n_segments]
+    done = {(r["name"], r["state"]) for r in same_segments if r["n_templates"] == args.n_templates
+            and r.get("templates") == TEMPLATE_RULE}
+    records = [RectifierRecord(**r) for r in same_segments if (r["name"], r["state"]) in done]
     records += analyse(names, n_templates=args.n_templates, n_segments=args.n_segments,
-                       skip=lambda name, state: (name, state) in done)
+                       skip=lambda name, state: (name, state) in done,
+                       reuse={(r["name"], r["state"]): r for r in same_segments})
     payload_config = dict(n_templates=args.n_templates, n_segments=args.n_segments, seed=0,
                           command="python -m tt_rnn.rectifier_analysis " + " ".join(
                               sys.argv[1:] if argv is None else list(argv)))
