@@ -171,8 +171,8 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
               seeds=())
     + [_named(f"cifar10/val_conv/{model}_r32", _format(CIFAR10_VAL_CONV, model)) for model in MODELS]
     + [_named(f"cifar10/val_best/{model}_r32", _format(CIFAR10_VAL_BEST, model)) for model in MODELS]
-    + [_named(f"cifar10/val_best/tt-shared_r32_s{seed}", _format(CIFAR10_VAL_BEST, "tt-shared", seed=seed))
-       for seed in EXTRA_SEEDS]
+    + [_named(f"cifar10/val_best/{model}_r32_s{seed}", _format(CIFAR10_VAL_BEST, model, seed=seed))
+       for seed in EXTRA_SEEDS for model in MODELS]
     # rectifier networks: the learning rate on validation, then the sweeps
     + [_named(f"{dataset}/rectifier_calibration/{model}_r{RECTIFIER_CALIBRATION_RANK}_lr{lr:g}",
               base.replace(model=model, rank=RECTIFIER_CALIBRATION_RANK, lr=lr, **RECTIFIER))
