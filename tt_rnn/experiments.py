@@ -104,7 +104,7 @@ RECTIFIER = dict(VALIDATION_RANDOM, constant_feature=True, xi="rectifier")
 RECTIFIER_CALIBRATION_LRS = {"mnist": (5e-4, 2e-3, 8e-3, 3.2e-2, 1.28e-1), "cifar10": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)}
 RECTIFIER_CALIBRATION_RANK = 16
 # The learning rate of each format: the argmax of the calibration's validation accuracy (3 epochs;
-# tests/test_experiments.py checks it against the committed results files).
+# tests/test_rectifier_analysis.py checks it against the committed results files).
 # Validation accuracy at the chosen rate: MNIST TT-shared 90.32 %, TT 92.30, HT 95.52, CP 95.42;
 # CIFAR-10 TT-shared 35.76 %, TT 37.58, HT 44.98, CP 43.50 (every optimum is inside its grid).
 RECTIFIER_LR = {"mnist": {"tt-shared": 2e-3, "tt": 2e-3, "ht": 8e-3, "cp": 3.2e-2},
@@ -160,12 +160,10 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
     + [_named(f"mnist/val_sweep/cp_r{rank}", _format(MNIST_VAL_SWEEP, "cp", rank=rank))
        for rank in MNIST_VAL_CP_RANKS]
     + _seeded("mnist/val_sweep_random", MNIST_SWEEP.replace(**VALIDATION_RANDOM), MNIST_VAL_SWEEP_RANKS, seeds=())
-    + [_named(f"mnist/val_best/{name}", _format(MNIST_VAL_BEST, change["model"],
-                                                         **{k: v for k, v in change.items() if k != "model"}))
+    + [_named(f"mnist/val_best/{name}", _format(MNIST_VAL_BEST, **change))
        for name, change in _MNIST_VAL_BEST_RUNS.items()]
-    + [_named(f"mnist/val_best/{name}_s{seed}", _format(MNIST_VAL_BEST, change["model"], seed=seed,
-                                                           **{k: v for k, v in change.items() if k != "model"}))
-       for seed in EXTRA_SEEDS for name, change in _MNIST_VAL_BEST_RUNS.items() if name in MNIST_VAL_BEST_SEEDED]
+    + [_named(f"mnist/val_best/{name}_s{seed}", _format(MNIST_VAL_BEST, seed=seed, **_MNIST_VAL_BEST_RUNS[name]))
+       for seed in EXTRA_SEEDS for name in MNIST_VAL_BEST_SEEDED]
     + _seeded("cifar10/val_sweep", CIFAR10_VAL_SWEEP, CIFAR10_VAL_SWEEP_RANKS)
     + _seeded("cifar10/val_sweep_random", CIFAR10_SWEEP.replace(**VALIDATION_RANDOM), CIFAR10_VAL_SWEEP_RANKS,
               seeds=())
