@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tt_rnn import experiments
-from tt_rnn.results import (RUN_ONLY_FIELDS, xi_comparison_table, load_or_train, portable_path, read_results, same_experiment,
+from tt_rnn.results import (RUN_ONLY_FIELDS, budget_table, history_entry, select_budget, xi_comparison_table, load_or_train, portable_path, read_results, same_experiment,
                             sweep_table, update_file, write_json)
 from tt_rnn.train import TrainConfig, main
 
@@ -205,3 +205,96 @@ def test_cli_missing_data_is_one_line_and_debug_shows_the_traceback(capsys, tmp_
 def test_cli_lists_named_experiments(capsys):
     assert main(["--list-configs", "cifar10/best/"]) == 0
     assert capsys.readouterr().out.split() == list(experiments.group("cifar10/best/"))
+
+
+# ----------------------------------------------------------------------------- the budget on validation
+
+def _write_budget_runs(root, study, val_acc_of, status_of=lambda *key: "completed"):
+    """Fake results files for every run of ``study``'s budget probes: ``val_acc_of(probe, epochs)``."""
+    for (probe, epochs), name in experiments.budget_study(study).items():
+        acc = val_acc_of(probe, epochs)
+        if acc is None:
+            continue
+        path = Path(root) / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json({"config": {"epochs": epochs},
+                    "history": [{"val_acc": acc - 0.5, "test_acc": 0.0}, {"val_acc": acc, "test_acc": 1.0}],
+                    "status": status_of(probe, epochs)}, path)
+
+
+@pytest.mark.parametrize("study", list(experiments.BUDGET_EPOCHS))
+def test_budget_study_doubles_the_budget_of_the_groups_own_runs(study):
+    epochs = experiments.BUDGET_EPOCHS[study]
+    assert all(b == 2 * a for a, b in zip(epochs, epochs[1:]))
+    names = experiments.budget_study(study)
+    assert len(names) == len(epochs) * len(experiments.BUDGET_PROBES[study])
+    for (probe, e), name in names.items():
+        config, own = experiments.get(name), experiments.get(f"{study}/{probe}")
+        assert config.epochs == e
+        assert config.replace(epochs=own.epochs, name=own.name, results_path=own.results_path,
+                              checkpoint_dir=own.checkpoint_dir) == own, name
+    assert sum(name.startswith(f"{study}/") for name in names.values()) == len(experiments.BUDGET_PROBES[study])
+
+
+def test_select_budget_picks_the_first_doubling_that_stops_helping(tmp_path):
+    tol = experiments.BUDGET_TOL
+    e = experiments.BUDGET_EPOCHS["mnist/val_sweep"]
+    # every probe gains 1 point from e[0] to e[1]; then cp_r64 alone gains just under tol, then tol
+    gain = {e[0]: 0.0, e[1]: 0.01, e[2]: 0.01 + 0.9 * tol, e[3]: 0.01 + 1.9 * tol}
+    _write_budget_runs(tmp_path, "mnist/val_sweep",
+                       lambda probe, epochs: 0.9 + (gain[epochs] if probe == "cp_r64" else min(gain[epochs], 0.01)))
+    choice = select_budget("mnist/val_sweep", tmp_path)
+    assert choice.epochs == e[1]
+    assert choice.gains[e[0]] == pytest.approx(0.01) and choice.gains[e[1]] == pytest.approx(0.9 * tol)
+    assert choice.val_acc["cp_r64"][e[2]] == pytest.approx(0.9 + gain[e[2]])   # the final epoch, not the best
+    table = budget_table(choice)
+    assert f"**Chosen: {e[1]} epochs**" in table and "| `cp_r64` |" in table
+    assert choice.to_dict()["epochs"] == e[1]
+
+
+def test_select_budget_never_decides_without_every_probe(tmp_path):
+    first, second = experiments.BUDGET_EPOCHS["cifar10/val_sweep"][:2]
+    _write_budget_runs(tmp_path, "cifar10/val_sweep",
+                       lambda probe, e: None if (probe, e) == ("ht_r4", second) else 0.5,
+                       status_of=lambda probe, e: "running" if (probe, e) == ("tt_r64", second) else "completed")
+    choice = select_budget("cifar10/val_sweep", tmp_path)
+    assert choice.epochs is None
+    assert "ht_r4" in choice.reason and "tt_r64" in choice.reason and "cp_r4" not in choice.reason
+    assert "No budget chosen" in budget_table(choice)
+
+
+def test_select_budget_stays_undecided_when_every_doubling_helps(tmp_path):
+    _write_budget_runs(tmp_path, "mnist/val_best", lambda probe, e: 0.5 + e / 100)
+    choice = select_budget("mnist/val_best", tmp_path)
+    assert choice.epochs is None and "last candidate pair" in choice.reason
+
+
+def test_budget_study_names_an_unknown_study():
+    with pytest.raises(ValueError, match="'svhn/val_sweep'.*mnist/val_sweep"):
+        select_budget("svhn/val_sweep")
+
+
+@pytest.mark.parametrize("dataset", list(experiments.SWEEP_EPOCHS))
+def test_the_sweep_budget_is_the_doubling_rules_choice(dataset):
+    """The converged sweeps train for the budget select_budget reads from the committed probes (the
+    largest candidate where the rule cannot decide)."""
+    study = f"{dataset}/val_sweep"
+    choice = select_budget(study, ROOT / "results")
+    assert not choice.reason.startswith("undecided: ") or "last candidate pair" in choice.reason, choice.reason
+    assert experiments.SWEEP_EPOCHS[dataset] == (choice.epochs or experiments.BUDGET_EPOCHS[study][-1])
+    for name, config in experiments.group(f"{dataset}/converged_sweep/").items():
+        assert config.epochs == experiments.SWEEP_EPOCHS[dataset], name
+        own = experiments.get(name.replace("converged_sweep", "val_sweep"))
+        assert config.replace(epochs=own.epochs, name=own.name, results_path=own.results_path,
+                              checkpoint_dir=own.checkpoint_dir) == own, name
+
+
+def test_sweep_table_early_stopping_reads_the_epoch_of_best_validation_accuracy():
+    history = [{"val_acc": 0.5, "test_acc": 0.1}, {"val_acc": 0.7, "test_acc": 0.2},
+               {"val_acc": 0.7, "test_acc": 0.9}, {"val_acc": 0.6, "test_acc": 0.95}]
+    runs = [{"config": {"model": "cp", "rank": 2}, "history": history, "params": 5, "status": "completed"}]
+    assert "| 2 | 20.00 (5) |" in sweep_table(runs, epoch="best-val")   # the first best epoch, not the best test
+    assert "| 2 | 95.00 (5) |" in sweep_table(runs)
+    assert history_entry({"history": [{"test_acc": 0.3}]}, "best-val") is None
+    with pytest.raises(ValueError, match="'best'"):
+        history_entry(runs[0], "best")

@@ -18,7 +18,9 @@ from .train import TrainConfig
 
 __all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
-           "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE"]
+           "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
+           "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "budget_study",
+           "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 # Execution settings shared by every named run (not part of the experiment; see tt_rnn.results).
@@ -94,6 +96,43 @@ CIFAR10_VAL_SWEEP = CIFAR10_SWEEP.replace(**VALIDATION)
 CIFAR10_VAL_SWEEP_RANKS = (4, 8, 16, 32, 64)
 CIFAR10_VAL_CONV = CIFAR10_CONV.replace(**VALIDATION)
 CIFAR10_VAL_BEST = CIFAR10_BEST.replace(**VALIDATION)
+
+# Training budgets chosen on validation (the doubling rule; tt_rnn.results.select_budget). A study
+# trains probes (every format at a few ranks) with a group's configuration for budgets E that double;
+# it picks the smallest E at which doubling raises no probe's final validation accuracy by
+# BUDGET_TOL or more (15 of the 5,000 validation images, about one standard error at 97 %).
+# Sweeps: from the sweep's own budget up (its runs are the val_sweep files); best models: half and
+# (CIFAR-10, the shared core only for lack of CPU) twice the full budget of the val_best files.
+BUDGET_TOL = 0.003
+BUDGET_EPOCHS = {"mnist/val_sweep": (3, 6, 12, 24), "cifar10/val_sweep": (4, 8, 16, 32),
+                 "mnist/val_best": (15, 30), "cifar10/val_best": (10, 20, 40)}
+# the budget of each group's own runs (a candidate of its study)
+_OWN_EPOCHS = {"mnist/val_sweep": MNIST_VAL_SWEEP.epochs, "cifar10/val_sweep": CIFAR10_VAL_SWEEP.epochs,
+               "mnist/val_best": MNIST_VAL_BEST.epochs, "cifar10/val_best": CIFAR10_VAL_BEST.epochs}
+BUDGET_PROBES = {"mnist/val_sweep": ("tt-shared_r4", "tt_r4", "ht_r4", "cp_r4",
+                                     "tt-shared_r64", "tt_r64", "ht_r64", "cp_r64"),
+                 "mnist/val_best": ("tt-shared_r32", "tt_r32", "ht_r32", "cp_r32", "cp_r256_do0"),
+                 "cifar10/val_best": ("tt-shared_r32", "tt_r32", "ht_r32", "cp_r32")}
+BUDGET_PROBES["cifar10/val_sweep"] = BUDGET_PROBES["mnist/val_sweep"]
+
+
+def budget_study(study: str) -> dict[tuple[str, int], str]:
+    """The runs of the doubling rule for ``study`` (a key of :data:`BUDGET_EPOCHS`):
+    ``{(probe, epochs): experiment name}``; the group's own runs stand for its own budget."""
+    if study not in BUDGET_EPOCHS:
+        raise ValueError(f"no budget study {study!r}; choose one of {', '.join(BUDGET_EPOCHS)}")
+    dataset, group_name = study.split("/")
+    folder = f"{dataset}/budget" if group_name == "val_sweep" else f"{dataset}/budget_best"
+    return {(probe, epochs): f"{study}/{probe}" if epochs == _OWN_EPOCHS[study] else f"{folder}/{probe}_e{epochs}"
+            for epochs in BUDGET_EPOCHS[study] for probe in BUDGET_PROBES[study]}
+
+
+# The sweeps at the budget of the doubling rule (results/<data>/budget; the largest candidate where
+# the rule cannot decide; tests/test_results.py checks it against the committed results files).
+SWEEP_EPOCHS = {"mnist": 24, "cifar10": 32}
+MNIST_CONVERGED_SWEEP = MNIST_VAL_SWEEP.replace(epochs=SWEEP_EPOCHS["mnist"])
+CIFAR10_CONVERGED_SWEEP = CIFAR10_VAL_SWEEP.replace(epochs=SWEEP_EPOCHS["cifar10"])
+
 
 # Rectifier networks (xi = max(x, y, 0); Khrulkov, Hrinchuk, Oseledets 2019) under the protocol: the
 # feature maps and budgets of mnist/val_sweep and cifar10/val_sweep, with the constant feature and
@@ -171,6 +210,11 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
     + [_named(f"cifar10/val_best/{model}_r32", _format(CIFAR10_VAL_BEST, model)) for model in MODELS]
     + [_named(f"cifar10/val_best/{model}_r32_s{seed}", _format(CIFAR10_VAL_BEST, model, seed=seed))
        for seed in EXTRA_SEEDS for model in MODELS]
+    # the sweeps at the budget chosen on validation
+    + _seeded("mnist/converged_sweep", MNIST_CONVERGED_SWEEP, MNIST_VAL_SWEEP_RANKS)
+    + [_named(f"mnist/converged_sweep/cp_r{rank}", _format(MNIST_CONVERGED_SWEEP, "cp", rank=rank))
+       for rank in MNIST_VAL_CP_RANKS]
+    + _seeded("cifar10/converged_sweep", CIFAR10_CONVERGED_SWEEP, CIFAR10_VAL_SWEEP_RANKS)
     # rectifier networks: the learning rate on validation, then the sweeps
     + [_named(f"{dataset}/rectifier_calibration/{model}_r{RECTIFIER_CALIBRATION_RANK}_lr{lr:g}",
               base.replace(model=model, rank=RECTIFIER_CALIBRATION_RANK, lr=lr, **RECTIFIER))
@@ -182,6 +226,11 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
               seed_ranks=(RECTIFIER_CALIBRATION_RANK,),
               per_model={model: dict(lr=lr) for model, lr in RECTIFIER_LR["cifar10"].items()})
 )
+
+# the training budgets on validation (budget_study): each probe's own run with other numbers of epochs
+EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}"].replace(epochs=epochs))
+                   for study in BUDGET_EPOCHS for (probe, epochs), name in budget_study(study).items()
+                   if name != f"{study}/{probe}")
 
 
 def get(name: str) -> TrainConfig:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .results import MODEL_NAMES, MODEL_ORDER
+from .results import MODEL_NAMES, MODEL_ORDER, history_entry
 
 __all__ = ["accuracy_vs_rank", "training_curves"]
 
 
-def _final(run, key="test_acc"):
-    return 100 * run["history"][-1][key]
+def _final(run, key="test_acc", epoch=-1):
+    return 100 * history_entry(run, epoch)[key]
 
 
 def _mean_std(values):
@@ -19,9 +19,10 @@ def _mean_std(values):
     return mean, std
 
 
-def accuracy_vs_rank(runs: list[dict], title: str = ""):
-    """Two panels: final test accuracy against rank, and against the tensor network's parameters
-    (one line per format; with several seeds the mean, and the sample std as error bars)."""
+def accuracy_vs_rank(runs: list[dict], title: str = "", epoch: int | str = -1):
+    """Two panels: test accuracy against rank, and against the tensor network's parameters (one line
+    per format; with several seeds the mean, and the sample std as error bars). ``epoch``: which
+    epoch of each run (:func:`tt_rnn.results.history_entry`; ``"best-val"`` early stopping)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     runs = [r for r in runs if r["history"]]
     for model in MODEL_ORDER:
@@ -32,7 +33,7 @@ def accuracy_vs_rank(runs: list[dict], title: str = ""):
         if not by_rank:
             continue
         ranks = sorted(by_rank)
-        stats = [_mean_std([_final(r) for r in by_rank[k]]) for k in ranks]
+        stats = [_mean_std([_final(r, epoch=epoch) for r in by_rank[k]]) for k in ranks]
         params = [by_rank[k][0]["params_network"] for k in ranks]
         for ax, x in zip(axes, (ranks, params)):
             ax.errorbar(x, [m for m, _ in stats], yerr=[s for _, s in stats], fmt="o-", capsize=3,

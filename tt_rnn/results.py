@@ -29,8 +29,9 @@ from pathlib import Path
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
            "load_data_or_explain", "notebook_runs", "provenance_table", "provenance_summary",
-           "runs_table", "seed_summary", "sweep_table", "describe", "folder_tables", "benchmark_tables",
-           "update_file", "main"]
+           "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables", "benchmark_tables",
+           "update_file", "main", "BudgetChoice", "select_budget", "budget_table", "budget_tables",
+           "converged_sweep_tables"]
 
 # Where the package was imported from: paths inside this checkout are stored relative to it.
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -308,16 +309,30 @@ def seed_summary(runs: list[dict]) -> str:
     return "Mean ± sample std over seeds [number of seeds]:\n\n" + "\n".join(lines)
 
 
-def sweep_table(runs: list[dict], metric: str = "test_acc", epoch: int = -1) -> str:
-    """Pivot: one row per rank, one column per model, cells ``metric (params)`` at ``epoch`` (an
-    index into the history: -1 the last, 0 the first); with several seeds ``mean ± std [seeds]``.
-    Accuracies in percent, losses as they are."""
+def history_entry(run: dict, epoch: int | str = -1) -> dict | None:
+    """One epoch of ``run``'s history: ``epoch`` an index (-1 the last, 0 the first) or
+    ``"best-val"``, the first epoch of highest validation accuracy (early stopping on validation;
+    the test figures of that epoch are reported, never used to choose). ``None`` if there is none."""
+    history = run["history"]
+    if epoch == "best-val":
+        scored = [e for e in history if e.get("val_acc") is not None]
+        return max(scored, key=lambda e: e["val_acc"]) if scored else None
+    if not isinstance(epoch, int):
+        raise ValueError(f"epoch must be an index or 'best-val', got {epoch!r}")
+    return history[epoch] if len(history) > (epoch if epoch >= 0 else -epoch - 1) else None
+
+
+def sweep_table(runs: list[dict], metric: str = "test_acc", epoch: int | str = -1) -> str:
+    """Pivot: one row per rank, one column per model, cells ``metric (params)`` at ``epoch`` (see
+    :func:`history_entry`: -1 the last, 0 the first, ``"best-val"`` early stopping on validation);
+    with several seeds ``mean ± std [seeds]``. Accuracies in percent, losses as they are."""
     models = [m for m in MODEL_ORDER if any(r["config"]["model"] == m for r in runs)]
     ranks = sorted({r["config"]["rank"] for r in runs})
     cells: dict = {}
     for r in runs:
-        if r["history"] and len(r["history"]) > (epoch if epoch >= 0 else -epoch - 1):
-            cells.setdefault((r["config"]["model"], r["config"]["rank"]), []).append(r)
+        entry = history_entry(r, epoch)
+        if entry is not None:
+            cells.setdefault((r["config"]["model"], r["config"]["rank"]), []).append((r, entry))
     lines = ["| rank | " + " | ".join(MODEL_NAMES[m] for m in models) + " |",
              "|---|" + "---|" * len(models)]
     for rank in ranks:
@@ -327,11 +342,11 @@ def sweep_table(runs: list[dict], metric: str = "test_acc", epoch: int = -1) -> 
             if not group:
                 row.append("–")
                 continue
-            values = [r["history"][epoch].get(metric) for r in group]
+            values = [entry.get(metric) for _, entry in group]
             # _mean_std prints percent: losses are divided by 100 to print as they are
             text = _mean_std(values if metric.endswith("_acc") else [v / 100 for v in values])
-            unfinished = [r for r in group if r.get("status") != "completed"]
-            row.append(f"{text} ({group[0]['params']:,})" + (_status(unfinished[0]) if unfinished else ""))
+            unfinished = [r for r, _ in group if r.get("status") != "completed"]
+            row.append(f"{text} ({group[0][0]['params']:,})" + (_status(unfinished[0]) if unfinished else ""))
         lines.append(f"| {rank} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -367,6 +382,94 @@ def rectifier_tables(folder) -> str:
     head = (f"Test accuracy (%), product network (x) beside rectifier network (max), same feature map, "
             f"budget and validation split (`{portable_path(product)}` and `{portable_path(folder)}`):")
     return head + "\n\n" + xi_comparison_table(load_runs(product), rect_runs) + "\n\n" + folder_tables(folder)
+
+
+@dataclass
+class BudgetChoice:
+    """The training budget of a group chosen by the doubling rule (:func:`select_budget`).
+
+    ``val_acc[probe][epochs]``: the probe's final validation accuracy (``None``: no completed results
+    file); ``gains[epochs]``: the largest rise of a probe's validation accuracy when ``epochs`` is
+    doubled; ``epochs``: the chosen budget (``None`` while the rule cannot decide: runs missing, or
+    every doubling still helps)."""
+
+    study: str
+    tol: float
+    candidates: tuple
+    val_acc: dict
+    gains: dict
+    epochs: int | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"study": self.study, "tol": self.tol, "candidates": list(self.candidates), "epochs": self.epochs,
+                "reason": self.reason, "gains": {str(e): g for e, g in self.gains.items()},
+                "val_acc": {probe: {str(e): v for e, v in accs.items()} for probe, accs in self.val_acc.items()}}
+
+
+def select_budget(study: str, results_root="results") -> BudgetChoice:
+    """The doubling rule: the smallest candidate budget ``E`` at which training for the next candidate
+    (twice as long) raises no probe's final validation accuracy by ``BUDGET_TOL`` or more.
+
+    ``study``: a key of :data:`tt_rnn.experiments.BUDGET_EPOCHS` (``"mnist/val_sweep"``, ...); its
+    runs are :func:`tt_rnn.experiments.budget_study`'s. Only completed results files count, and only
+    validation accuracy is read.
+    """
+    from .experiments import BUDGET_EPOCHS, BUDGET_TOL, budget_study
+    names = budget_study(study)
+    candidates = BUDGET_EPOCHS[study]
+    val_acc: dict = {}
+    for (probe, epochs), name in names.items():
+        path = Path(results_root) / f"{name}.json"
+        run = read_results(path) if path.exists() else None
+        done = run is not None and run.get("status") == "completed"
+        val_acc.setdefault(probe, {})[epochs] = _final(run, "val_acc") if done else None
+    gains: dict = {}
+
+    def choice(epochs, reason):
+        return BudgetChoice(study, BUDGET_TOL, candidates, val_acc, gains, epochs, reason)
+    for short, long in zip(candidates, candidates[1:]):
+        missing = [probe for probe, accs in val_acc.items() if accs[short] is None or accs[long] is None]
+        if missing:
+            return choice(None, f"undecided: {short} against {long} epochs lacks completed runs ({', '.join(missing)})")
+        gains[short] = max(accs[long] - accs[short] for accs in val_acc.values())
+        if gains[short] < BUDGET_TOL:
+            return choice(short, f"doubling {short} epochs raises no probe's validation accuracy by "
+                                 f"{100 * BUDGET_TOL:.1f} points or more; largest rise {100 * gains[short]:+.2f}")
+    return choice(None, f"undecided: doubling {candidates[-2]} epochs still raised validation accuracy by "
+                        f"{100 * gains[candidates[-2]]:+.2f} points, at the last candidate pair")
+
+
+def budget_table(choice: BudgetChoice) -> str:
+    """Markdown: the probes' final validation accuracy per budget, the largest rise per doubling, the choice."""
+    cands = choice.candidates
+    lines = ["| probe | " + " | ".join(f"{e} epochs" for e in cands) + " |", "|---|" + "---|" * len(cands)]
+    for probe, accs in choice.val_acc.items():
+        lines.append(f"| `{probe}` | " + " | ".join(_pct(accs[e]) for e in cands) + " |")
+    lines.append("| largest rise on doubling | " + " | ".join(
+        f"{100 * choice.gains[e]:+.2f}" if e in choice.gains else "–" for e in cands) + " |")
+    chosen = f"Chosen: {choice.epochs} epochs" if choice.epochs else "No budget chosen"
+    return (f"Final validation accuracy (%) of the budget probes of `{choice.study}` (only validation is "
+            f"read). Rule: the smallest budget that doubling improves by less than {100 * choice.tol:.1f} "
+            f"points on every probe. **{chosen}** ({choice.reason}).\n\n" + "\n".join(lines))
+
+
+def converged_sweep_tables(folder) -> str:
+    """README section ``<data>/converged_sweep``: the sweep's table at the last epoch, then the same
+    runs early-stopped on validation (each run's epoch of highest validation accuracy)."""
+    runs = [r for r in load_runs(folder) if Path(r["_path"]).parent == Path(folder)]
+    if not runs:
+        return ""
+    return (folder_tables(folder) + "\n\nThe same runs early-stopped on validation (test accuracy at each run's "
+            "first epoch of highest validation accuracy):\n\n" + sweep_table(runs, epoch="best-val"))
+
+
+def budget_tables(folder) -> str:
+    """README section ``<data>/budget`` or ``<data>/budget_best``: the doubling rule's table for the
+    data set's sweep or best models (:func:`budget_table`)."""
+    folder = Path(folder)
+    study = f"{folder.parent.name}/{'val_best' if folder.name == 'budget_best' else 'val_sweep'}"
+    return budget_table(select_budget(study, folder.parent.parent))
 
 
 def provenance_summary(runs: dict) -> str:
@@ -440,6 +543,10 @@ def _section_tables(key: str):
         return benchmark_tables
     if key.endswith("_rectifier"):
         return rectifier_tables
+    if key.endswith("/converged_sweep"):
+        return converged_sweep_tables
+    if key.endswith(("/budget", "/budget_best")):
+        return budget_tables
     return folder_tables
 
 
