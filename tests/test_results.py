@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tt_rnn import experiments
-from tt_rnn.results import (RUN_ONLY_FIELDS, budget_table, history_entry, select_budget, xi_comparison_table, load_or_train, portable_path, read_results, same_experiment,
-                            sweep_table, update_file, write_json)
+from tt_rnn.results import (RUN_ONLY_FIELDS, budget_table, history_entry, load_or_train, portable_path,
+                            read_results, same_experiment, select_budget, sweep_table, update_file, write_json,
+                            xi_comparison_table)
 from tt_rnn.train import TrainConfig, main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,9 +29,9 @@ from pathlib import Path
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
            "load_data_or_explain", "notebook_runs", "provenance_table", "provenance_summary",
-           "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables", "benchmark_tables",
-           "update_file", "main", "BudgetChoice", "select_budget", "budget_table", "budget_tables",
-           "converged_sweep_tables"]
+           "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables",
+           "benchmark_tables", "update_file", "main", "BudgetChoice", "select_budget", "budget_table",
+           "budget_tables", "converged_sweep_tables"]
 
 # Where the package was imported from: paths inside this checkout are stored relative to it.
 CHECKOUT = Path(__file__).resolve().parent.parent
