@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tt_rnn import experiments
-from tt_rnn.results import (RUN_ONLY_FIELDS, budget_table, history_entry, load_or_train, portable_path,
-                            read_results, same_experiment, select_budget, sweep_table, update_file, write_json,
-                            xi_comparison_table)
+from tt_rnn.results import (RUN_ONLY_FIELDS, budget_table, budget_tables, history_entry, load_or_train,
+                            portable_path, read_results, same_experiment, select_budget, sweep_table, update_file,
+                            write_json, xi_comparison_table)
 from tt_rnn.train import TrainConfig, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +270,52 @@ def test_select_budget_stays_undecided_when_every_doubling_helps(tmp_path):
     assert choice.epochs is None and "last candidate pair" in choice.reason
 
 
+def test_select_budget_rejects_a_budget_as_soon_as_one_probe_still_gains(tmp_path):
+    """A probe run at both budgets that rises by the tolerance rejects the shorter one, whatever the
+    probes not yet run would show; a small rise decides nothing while probes are missing."""
+    tol, study = experiments.BUDGET_TOL, "cifar10/val_best"
+    e = experiments.BUDGET_EPOCHS[study]
+    lead = experiments.BUDGET_PROBES[study][0]
+
+    def val_acc(rise_at_last):
+        return lambda probe, epochs: (0.5 + 0.1 * e.index(epochs) + (rise_at_last if epochs == e[-1] else 0)
+                                      if epochs <= e[1] or probe == lead else None)
+    _write_budget_runs(tmp_path / "gains", study, val_acc(2 * tol))
+    choice = select_budget(study, tmp_path / "gains")
+    assert choice.epochs is None and choice.partial == e[1:-1]
+    assert choice.gains[e[-2]] == pytest.approx(0.1 + 2 * tol)
+    assert "at least" in choice.reason and "last candidate pair" in choice.reason
+    assert f"≥ {100 * choice.gains[e[-2]]:+.2f}" in budget_table(choice)
+    _write_budget_runs(tmp_path / "flat", study, lambda probe, epochs: 0.5 + 0.1 * min(e.index(epochs), 1)
+                       if epochs <= e[1] or probe == lead else None)
+    choice = select_budget(study, tmp_path / "flat")
+    assert choice.epochs is None and choice.reason.startswith(f"undecided: {e[1]} against {e[2]} epochs lacks")
+    assert lead not in choice.reason and all(p in choice.reason for p in experiments.BUDGET_PROBES[study][1:])
+
+
+@pytest.mark.parametrize("study", list(experiments.BUDGET_SEEDS))
+def test_budget_seeds_are_the_groups_seeded_runs_with_the_studys_budget(study):
+    seeds = experiments.budget_seeds(study)
+    assert seeds
+    for (probe, epochs, seed), name in seeds.items():
+        assert epochs in experiments.BUDGET_EPOCHS[study] and seed != 0
+        config, own = experiments.get(name), experiments.get(f"{study}/{probe}_s{seed}")
+        assert (config.epochs, config.seed) == (epochs, seed)
+        assert config.replace(epochs=own.epochs, name=own.name, results_path=own.results_path,
+                              checkpoint_dir=own.checkpoint_dir) == own, name
+
+
+def test_best_model_budget_section_lists_every_longer_run():
+    folder = ROOT / "results" / "cifar10" / "budget_best"
+    own = experiments.get("cifar10/val_best/tt-shared_r32").epochs
+    longer = [p for p in folder.glob("*.json") if json.loads(p.read_text())["config"]["epochs"] > own]
+    text = budget_tables(folder)
+    assert ("The runs longer than" in text) == bool(longer)
+    rows = [line for line in text.split("The runs longer than")[-1].splitlines() if line.startswith("| ")
+            and " 45,000 | " in line]
+    assert len(rows) == len(longer)
+
+
 def test_budget_study_names_an_unknown_study():
     with pytest.raises(ValueError, match="'svhn/val_sweep'.*mnist/val_sweep"):
         select_budget("svhn/val_sweep")
@@ -299,3 +345,19 @@ def test_sweep_table_early_stopping_reads_the_epoch_of_best_validation_accuracy(
     assert history_entry({"history": [{"test_acc": 0.3}]}, "best-val") is None
     with pytest.raises(ValueError, match="'best'"):
         history_entry(runs[0], "best")
+
+
+def test_training_curves_plot_the_split_asked_for():
+    import matplotlib
+    matplotlib.use("Agg")
+    from tt_rnn import plots
+    history = [{"epoch": 1, "train_acc": 0.3, "val_acc": 0.4, "val_loss": 1.5, "test_acc": 0.2, "test_loss": 2.0},
+               {"epoch": 2, "train_acc": 0.5, "val_acc": 0.6, "val_loss": 1.1, "test_acc": 0.3, "test_loss": 1.9}]
+    run = {"history": history, "params": 7}
+    fig = plots.training_curves({"a": run}, split="val")
+    assert list(fig.axes[0].lines[0].get_ydata()) == [40.0, 60.0]
+    assert list(fig.axes[1].lines[0].get_ydata()) == [1.5, 1.1]
+    assert "validation" in fig.axes[0].get_title()
+    assert list(plots.training_curves({"a": run}).axes[0].lines[0].get_ydata()) == [20.0, 30.0]
+    with pytest.raises(ValueError, match="'train'"):
+        plots.training_curves({"a": run}, split="train")

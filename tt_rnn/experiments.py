@@ -19,7 +19,7 @@ from .train import TrainConfig
 __all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
            "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
-           "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "budget_study",
+           "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds",
            "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
@@ -101,11 +101,11 @@ CIFAR10_VAL_BEST = CIFAR10_BEST.replace(**VALIDATION)
 # trains probes (every format at a few ranks) with a group's configuration for budgets E that double;
 # it picks the smallest E at which doubling raises no probe's final validation accuracy by
 # BUDGET_TOL or more (15 of the 5,000 validation images, about one standard error at 97 %).
-# Sweeps: from the sweep's own budget up (its runs are the val_sweep files); best models: half and
-# (CIFAR-10, the shared core only for lack of CPU) twice the full budget of the val_best files.
+# Sweeps: from the sweep's own budget up (its runs are the val_sweep files); best models: half the
+# full budget of the val_best files and (CIFAR-10, still rising there) two and four times it.
 BUDGET_TOL = 0.003
 BUDGET_EPOCHS = {"mnist/val_sweep": (3, 6, 12, 24), "cifar10/val_sweep": (4, 8, 16, 32),
-                 "mnist/val_best": (15, 30), "cifar10/val_best": (10, 20, 40)}
+                 "mnist/val_best": (15, 30), "cifar10/val_best": (10, 20, 40, 80)}
 # the budget of each group's own runs (a candidate of its study)
 _OWN_EPOCHS = {"mnist/val_sweep": MNIST_VAL_SWEEP.epochs, "cifar10/val_sweep": CIFAR10_VAL_SWEEP.epochs,
                "mnist/val_best": MNIST_VAL_BEST.epochs, "cifar10/val_best": CIFAR10_VAL_BEST.epochs}
@@ -114,6 +114,9 @@ BUDGET_PROBES = {"mnist/val_sweep": ("tt-shared_r4", "tt_r4", "ht_r4", "cp_r4",
                  "mnist/val_best": ("tt-shared_r32", "tt_r32", "ht_r32", "cp_r32", "cp_r256_do0"),
                  "cifar10/val_best": ("tt-shared_r32", "tt_r32", "ht_r32", "cp_r32")}
 BUDGET_PROBES["cifar10/val_sweep"] = BUDGET_PROBES["mnist/val_sweep"]
+# more seeds of a probe at a budget of its study, {study: {(probe, epochs): seeds}}: the CIFAR-10
+# shared core at 40 epochs, for a mean and a spread where the full budget is still rising
+BUDGET_SEEDS = {"cifar10/val_best": {("tt-shared_r32", 40): EXTRA_SEEDS}}
 
 
 def budget_study(study: str) -> dict[tuple[str, int], str]:
@@ -121,10 +124,22 @@ def budget_study(study: str) -> dict[tuple[str, int], str]:
     ``{(probe, epochs): experiment name}``; the group's own runs stand for its own budget."""
     if study not in BUDGET_EPOCHS:
         raise ValueError(f"no budget study {study!r}; choose one of {', '.join(BUDGET_EPOCHS)}")
-    dataset, group_name = study.split("/")
-    folder = f"{dataset}/budget" if group_name == "val_sweep" else f"{dataset}/budget_best"
-    return {(probe, epochs): f"{study}/{probe}" if epochs == _OWN_EPOCHS[study] else f"{folder}/{probe}_e{epochs}"
+    return {(probe, epochs): f"{study}/{probe}" if epochs == _OWN_EPOCHS[study] else
+            f"{_budget_folder(study)}/{probe}_e{epochs}"
             for epochs in BUDGET_EPOCHS[study] for probe in BUDGET_PROBES[study]}
+
+
+def _budget_folder(study: str) -> str:
+    dataset, group_name = study.split("/")
+    return f"{dataset}/budget" if group_name == "val_sweep" else f"{dataset}/budget_best"
+
+
+def budget_seeds(study: str) -> dict[tuple[str, int, int], str]:
+    """The extra seeds of ``study``'s probes (:data:`BUDGET_SEEDS`): ``{(probe, epochs, seed): name}``,
+    names ``<folder>/<probe>_s<seed>_e<epochs>`` (the group's seeded run with another budget). The
+    doubling rule reads seed 0 only; these give the spread at that budget."""
+    return {(probe, epochs, seed): f"{_budget_folder(study)}/{probe}_s{seed}_e{epochs}"
+            for (probe, epochs), seeds in BUDGET_SEEDS.get(study, {}).items() for seed in seeds}
 
 
 # The sweeps at the budget of the doubling rule (results/<data>/budget; the largest candidate where
@@ -231,6 +246,8 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
 EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}"].replace(epochs=epochs))
                    for study in BUDGET_EPOCHS for (probe, epochs), name in budget_study(study).items()
                    if name != f"{study}/{probe}")
+EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}_s{seed}"].replace(epochs=epochs))
+                   for study in BUDGET_SEEDS for (probe, epochs, seed), name in budget_seeds(study).items())
 
 
 def get(name: str) -> TrainConfig:

@@ -53,20 +53,23 @@ def accuracy_vs_rank(runs: list[dict], title: str = "", epoch: int | str = -1):
     return fig
 
 
-def training_curves(runs: dict, title: str = ""):
-    """Per-epoch test accuracy (solid) and training accuracy (dotted; running mean in training
-    mode) of each run, and the test loss."""
+def training_curves(runs: dict, title: str = "", split: str = "test"):
+    """Per-epoch accuracy on ``split`` (``"test"`` or ``"val"``, solid) and training accuracy (dotted;
+    running mean in training mode) of each run, and the cross-entropy on ``split``."""
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    label = {"test": "test", "val": "validation"}[split]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, run in runs.items():
-        h = run["history"]
+        h = [e for e in run["history"] if e.get(f"{split}_acc") is not None]
         epochs = [e["epoch"] for e in h]
-        line, = axes[0].plot(epochs, [100 * e["test_acc"] for e in h], "o-", ms=3,
+        line, = axes[0].plot(epochs, [100 * e[f"{split}_acc"] for e in h], "o-", ms=3,
                              label=f"{name} ({run['params']:,} params)")
         axes[0].plot(epochs, [100 * e["train_acc"] for e in h], ":", color=line.get_color())
-        axes[1].semilogy(epochs, [e["test_loss"] for e in h], "o-", ms=3, color=line.get_color())
+        axes[1].semilogy(epochs, [e[f"{split}_loss"] for e in h], "o-", ms=3, color=line.get_color())
     axes[0].set_ylabel("accuracy (%)")
-    axes[0].set_title("test (solid); training, running mean with augmentation (dotted)")
-    axes[1].set_ylabel("test cross-entropy")
+    axes[0].set_title(f"{label} (solid); training, running mean with augmentation (dotted)")
+    axes[1].set_ylabel(f"{label} cross-entropy")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

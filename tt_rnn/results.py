@@ -390,8 +390,9 @@ class BudgetChoice:
 
     ``val_acc[probe][epochs]``: the probe's final validation accuracy (``None``: no completed results
     file); ``gains[epochs]``: the largest rise of a probe's validation accuracy when ``epochs`` is
-    doubled; ``epochs``: the chosen budget (``None`` while the rule cannot decide: runs missing, or
-    every doubling still helps)."""
+    doubled (over the probes run at both budgets: a lower bound where ``epochs`` is in ``partial``);
+    ``epochs``: the chosen budget (``None`` while the rule cannot decide: runs missing, or every
+    doubling still helps)."""
 
     study: str
     tol: float
@@ -400,16 +401,21 @@ class BudgetChoice:
     gains: dict
     epochs: int | None
     reason: str
+    partial: tuple = ()
 
     def to_dict(self) -> dict:
         return {"study": self.study, "tol": self.tol, "candidates": list(self.candidates), "epochs": self.epochs,
                 "reason": self.reason, "gains": {str(e): g for e, g in self.gains.items()},
+                "partial": list(self.partial),
                 "val_acc": {probe: {str(e): v for e, v in accs.items()} for probe, accs in self.val_acc.items()}}
 
 
 def select_budget(study: str, results_root="results") -> BudgetChoice:
     """The doubling rule: the smallest candidate budget ``E`` at which training for the next candidate
     (twice as long) raises no probe's final validation accuracy by ``BUDGET_TOL`` or more.
+
+    A budget is rejected as soon as one probe run at both ``E`` and ``2E`` rises by ``BUDGET_TOL``
+    (the other probes cannot undo that); it is chosen only when every probe was run at both.
 
     ``study``: a key of :data:`tt_rnn.experiments.BUDGET_EPOCHS` (``"mnist/val_sweep"``, ...); its
     runs are :func:`tt_rnn.experiments.budget_study`'s. Only completed results files count, and only
@@ -425,19 +431,28 @@ def select_budget(study: str, results_root="results") -> BudgetChoice:
         done = run is not None and run.get("status") == "completed"
         val_acc.setdefault(probe, {})[epochs] = _final(run, "val_acc") if done else None
     gains: dict = {}
+    partial: list = []
 
     def choice(epochs, reason):
-        return BudgetChoice(study, BUDGET_TOL, candidates, val_acc, gains, epochs, reason)
+        return BudgetChoice(study, BUDGET_TOL, candidates, val_acc, gains, epochs, reason, tuple(partial))
     for short, long in zip(candidates, candidates[1:]):
         missing = [probe for probe, accs in val_acc.items() if accs[short] is None or accs[long] is None]
+        rises = [accs[long] - accs[short] for accs in val_acc.values()
+                 if accs[short] is not None and accs[long] is not None]
+        if rises:
+            gains[short] = max(rises)
         if missing:
-            return choice(None, f"undecided: {short} against {long} epochs lacks completed runs ({', '.join(missing)})")
-        gains[short] = max(accs[long] - accs[short] for accs in val_acc.values())
-        if gains[short] < BUDGET_TOL:
+            partial.append(short)
+            if not rises or gains[short] < BUDGET_TOL:
+                return choice(None, f"undecided: {short} against {long} epochs lacks completed runs "
+                                    f"({', '.join(missing)})")
+        elif gains[short] < BUDGET_TOL:
             return choice(short, f"doubling {short} epochs raises no probe's validation accuracy by "
                                  f"{100 * BUDGET_TOL:.1f} points or more; largest rise {100 * gains[short]:+.2f}")
-    return choice(None, f"undecided: doubling {candidates[-2]} epochs still raised validation accuracy by "
-                        f"{100 * gains[candidates[-2]]:+.2f} points, at the last candidate pair")
+    last = candidates[-2]
+    return choice(None, f"undecided: doubling {last} epochs still raised validation accuracy by "
+                        f"{'at least ' if last in partial else ''}{100 * gains[last]:+.2f} points, at the last "
+                        f"candidate pair")
 
 
 def budget_table(choice: BudgetChoice) -> str:
@@ -447,7 +462,8 @@ def budget_table(choice: BudgetChoice) -> str:
     for probe, accs in choice.val_acc.items():
         lines.append(f"| `{probe}` | " + " | ".join(_pct(accs[e]) for e in cands) + " |")
     lines.append("| largest rise on doubling | " + " | ".join(
-        f"{100 * choice.gains[e]:+.2f}" if e in choice.gains else "–" for e in cands) + " |")
+        (f"≥ {100 * choice.gains[e]:+.2f}" if e in choice.partial else f"{100 * choice.gains[e]:+.2f}")
+        if e in choice.gains else "–" for e in cands) + " |")
     chosen = f"Chosen: {choice.epochs} epochs" if choice.epochs else "No budget chosen"
     return (f"Final validation accuracy (%) of the budget probes of `{choice.study}` (only validation is "
             f"read). Rule: the smallest budget that doubling improves by less than {100 * choice.tol:.1f} "
@@ -466,10 +482,19 @@ def converged_sweep_tables(folder) -> str:
 
 def budget_tables(folder) -> str:
     """README section ``<data>/budget`` or ``<data>/budget_best``: the doubling rule's table for the
-    data set's sweep or best models (:func:`budget_table`)."""
+    data set's sweep or best models (:func:`budget_table`); for the best models, also the runs longer
+    than the group's own budget with their test accuracy (and mean ± std where there are seeds)."""
+    from .experiments import BUDGET_PROBES, get
     folder = Path(folder)
     study = f"{folder.parent.name}/{'val_best' if folder.name == 'budget_best' else 'val_sweep'}"
-    return budget_table(select_budget(study, folder.parent.parent))
+    text = budget_table(select_budget(study, folder.parent.parent))
+    own_epochs = get(f"{study}/{BUDGET_PROBES[study][0]}").epochs
+    longer = [r for r in load_runs(folder) if folder.name == "budget_best" and r["config"]["epochs"] > own_epochs]
+    if longer:
+        text += (f"\n\nThe runs longer than the {own_epochs} epochs of `{study}`, with their test accuracy "
+                 f"(reported; the rule reads validation only):\n\n"
+                 + "\n\n".join(t for t in (runs_table(longer), seed_summary(longer)) if t))
+    return text
 
 
 def provenance_summary(runs: dict) -> str:
