@@ -305,6 +305,11 @@ def test_budget_seeds_are_the_groups_seeded_runs_with_the_studys_budget(study):
                               checkpoint_dir=own.checkpoint_dir) == own, name
 
 
+def test_budget_section_names_a_folder_no_study_writes_to(tmp_path):
+    with pytest.raises(ValueError, match=r"results/svhn/budget;.*results/mnist/budget_best"):
+        budget_tables(tmp_path / "svhn" / "budget")
+
+
 def test_best_model_budget_section_lists_every_longer_run():
     folder = ROOT / "results" / "cifar10" / "budget_best"
     own = experiments.get("cifar10/val_best/tt-shared_r32").epochs

@@ -19,7 +19,7 @@ from .train import TrainConfig
 __all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
            "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
-           "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds",
+           "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds", "budget_folder",
            "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
@@ -119,26 +119,28 @@ BUDGET_PROBES["cifar10/val_sweep"] = BUDGET_PROBES["mnist/val_sweep"]
 BUDGET_SEEDS = {"cifar10/val_best": {("tt-shared_r32", 40): EXTRA_SEEDS, ("tt_r32", 40): (1,)}}
 
 
+def budget_folder(study: str) -> str:
+    """Where ``study``'s runs beyond the group's own budget are written, below ``results/``:
+    ``<data>/budget`` for a sweep, ``<data>/budget_best`` for the best models."""
+    dataset, group_name = study.split("/")
+    return f"{dataset}/budget" if group_name == "val_sweep" else f"{dataset}/budget_best"
+
+
 def budget_study(study: str) -> dict[tuple[str, int], str]:
     """The runs of the doubling rule for ``study`` (a key of :data:`BUDGET_EPOCHS`):
     ``{(probe, epochs): experiment name}``; the group's own runs stand for its own budget."""
     if study not in BUDGET_EPOCHS:
         raise ValueError(f"no budget study {study!r}; choose one of {', '.join(BUDGET_EPOCHS)}")
     return {(probe, epochs): f"{study}/{probe}" if epochs == _OWN_EPOCHS[study] else
-            f"{_budget_folder(study)}/{probe}_e{epochs}"
+            f"{budget_folder(study)}/{probe}_e{epochs}"
             for epochs in BUDGET_EPOCHS[study] for probe in BUDGET_PROBES[study]}
-
-
-def _budget_folder(study: str) -> str:
-    dataset, group_name = study.split("/")
-    return f"{dataset}/budget" if group_name == "val_sweep" else f"{dataset}/budget_best"
 
 
 def budget_seeds(study: str) -> dict[tuple[str, int, int], str]:
     """The extra seeds of ``study``'s probes (:data:`BUDGET_SEEDS`): ``{(probe, epochs, seed): name}``,
     names ``<folder>/<probe>_s<seed>_e<epochs>`` (the group's seeded run with another budget). The
     doubling rule reads seed 0 only; these give the spread at that budget."""
-    return {(probe, epochs, seed): f"{_budget_folder(study)}/{probe}_s{seed}_e{epochs}"
+    return {(probe, epochs, seed): f"{budget_folder(study)}/{probe}_s{seed}_e{epochs}"
             for (probe, epochs), seeds in BUDGET_SEEDS.get(study, {}).items() for seed in seeds}
 
 

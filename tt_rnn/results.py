@@ -484,12 +484,18 @@ def budget_tables(folder) -> str:
     """README section ``<data>/budget`` or ``<data>/budget_best``: the doubling rule's table for the
     data set's sweep or best models (:func:`budget_table`); for the best models, also the runs longer
     than the group's own budget with their test accuracy (and mean ± std where there are seeds)."""
-    from .experiments import BUDGET_PROBES, get
+    from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, budget_folder, get
     folder = Path(folder)
-    study = f"{folder.parent.name}/{'val_best' if folder.name == 'budget_best' else 'val_sweep'}"
+    key = f"{folder.parent.name}/{folder.name}"
+    study = next((s for s in BUDGET_EPOCHS if budget_folder(s) == key), None)
+    if study is None:
+        raise ValueError(f"no budget study writes to results/{key}; the studies write to "
+                         f"{', '.join(f'results/{budget_folder(s)}' for s in BUDGET_EPOCHS)}")
     text = budget_table(select_budget(study, folder.parent.parent))
+    if not study.endswith("/val_best"):
+        return text
     own_epochs = get(f"{study}/{BUDGET_PROBES[study][0]}").epochs
-    longer = [r for r in load_runs(folder) if folder.name == "budget_best" and r["config"]["epochs"] > own_epochs]
+    longer = [r for r in load_runs(folder) if r["config"]["epochs"] > own_epochs]
     if longer:
         text += (f"\n\nThe runs longer than the {own_epochs} epochs of `{study}`, with their test accuracy "
                  f"(reported; the rule reads validation only):\n\n"
