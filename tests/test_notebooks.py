@@ -10,6 +10,7 @@ nothing.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def test_notebook_is_committed_executed_with_one_parameters_cell(path):
     assert all(c.get("execution_count") is not None for c in code), f"{path.name}: unexecuted cells"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: committed with an error output"
+    run_paths = notebook["metadata"].get("papermill", {})
+    absolute = [run_paths[k] for k in ("input_path", "output_path") if Path(run_paths.get(k) or ".").is_absolute()]
+    assert not absolute, f"{path.name}: executed with a machine path stored in it {absolute}; run it in place"
+    machine = re.findall(r"(?:/tmp/|/home/|/root/|/work/)[\w./-]*", path.read_text())
+    assert not machine, f"{path.name}: holds machine paths {machine[:3]}"
 
 
 def test_the_training_notebooks_exist():
@@ -89,3 +95,31 @@ def test_training_notebook_without_data_shows_committed_results(name, tmp_path, 
     assert len(lines) == 1 and "python -m tt_rnn.data download" in lines[0], text[:2000]
     assert re.search(r"\b[1-9]\d* read\b|\| read \|", text), text[:2000]  # the committed results ...
     assert not re.search(r"\b(trained|resumed)\b", text)  # ... and nothing trained
+
+
+def _write_notebook(path, cells):
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.cells[0].metadata["tags"] = ["parameters"]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, str(path))
+
+
+@pytest.mark.slow
+def test_run_notebook_gives_the_kernel_a_temporary_folder_it_removes(tmp_path, monkeypatch):
+    # A quick run makes scratch folders in the kernel; they must not pile up in the system's /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # restored by run_notebook, checked below
+    record = tmp_path / "kernel_tmp.txt"
+    _write_notebook(tmp_path / "probe.ipynb", [
+        "QUICK = False",
+        "import tempfile\nfrom pathlib import Path\n"
+        "from tt_rnn.results import scratch_dir\n"
+        "kept = scratch_dir('probe_')\n(kept / 'f.txt').write_text('x')\n"
+        f"Path({str(record)!r}).write_text(tempfile.gettempdir() + '\\n' + str(kept))",
+    ])
+    run_notebook(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", quick=True, timeout=120)
+    kernel_tmp, kept = record.read_text().splitlines()
+    assert Path(kept).parent == Path(kernel_tmp) != tmp_path
+    assert not Path(kernel_tmp).exists() and not Path(kept).exists()
+    assert os.environ["TMPDIR"] == str(tmp_path)

@@ -366,3 +366,15 @@ def test_training_curves_plot_the_split_asked_for():
     assert list(plots.training_curves({"a": run}).axes[0].lines[0].get_ydata()) == [20.0, 30.0]
     with pytest.raises(ValueError, match="'train'"):
         plots.training_curves({"a": run}, split="train")
+
+
+def test_scratch_dir_is_removed_when_the_process_exits(tmp_path):
+    import os
+    import subprocess
+    import sys
+    code = ("from tt_rnn.results import scratch_dir\n"
+            "d = scratch_dir('probe_')\n(d / 'f.txt').write_text('x')\nprint(d)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TMPDIR": str(tmp_path)}).stdout.strip()
+    assert Path(out).parent == tmp_path and Path(out).name.startswith("probe_")
+    assert not Path(out).exists()

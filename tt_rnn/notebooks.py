@@ -9,7 +9,10 @@ directory (the committed notebooks are left untouched). Run it from the reposito
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,15 +30,29 @@ def find_notebooks(root=".") -> list[Path]:
 
 
 def run_notebook(path, output, quick: bool = True, timeout: int = 1800, parameters: dict | None = None) -> float:
-    """Execute ``path`` into ``output`` with ``QUICK = quick``; return the wall time in seconds."""
+    """Execute ``path`` into ``output`` with ``QUICK = quick``; return the wall time in seconds.
+
+    The kernel gets a temporary folder of its own (``TMPDIR``), removed afterwards, so a notebook
+    that is killed or fails leaves no scratch files behind.
+    """
     import papermill
 
     path, output = Path(path), Path(output)  # as given: papermill stores them in the notebook
     output.parent.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="tt_rnn_notebook_")
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = scratch  # the kernel is a child process: it inherits this
     start = time.perf_counter()
-    papermill.execute_notebook(str(path), str(output), parameters={"QUICK": quick, **(parameters or {})},
-                               cwd=str(path.parent.resolve()), kernel_name="python3",
-                               execution_timeout=timeout, progress_bar=False)
+    try:
+        papermill.execute_notebook(str(path), str(output), parameters={"QUICK": quick, **(parameters or {})},
+                                   cwd=str(path.parent.resolve()), kernel_name="python3",
+                                   execution_timeout=timeout, progress_bar=False)
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        shutil.rmtree(scratch, ignore_errors=True)
     return time.perf_counter() - start
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
-           "load_data_or_explain", "notebook_runs", "provenance_table", "provenance_summary",
+           "load_data_or_explain", "scratch_dir", "notebook_runs", "provenance_table", "provenance_summary",
            "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables",
            "benchmark_tables", "update_file", "main", "BudgetChoice", "select_budget", "budget_table",
            "budget_tables", "converged_sweep_tables"]
@@ -197,6 +197,21 @@ def load_data_or_explain(dataset: str, data_dir=None, *, num_threads: int | None
         return None
 
 
+def scratch_dir(prefix: str) -> Path:
+    """A new temporary folder, removed when this Python process exits.
+
+    Quick-mode notebooks train into one: a smoke run must leave nothing behind, neither in
+    ``results/`` nor in the system's temporary folder (a test suite runs them many times).
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
+
+
 def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bool = True, root="..",
                   quick_limit: int = 2) -> dict:
     """``{name: Run}`` for the named ``configs`` as a notebook shows them.
@@ -204,15 +219,14 @@ def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bo
     * ``data is None`` (not available): the committed results files under ``root``, read only.
     * ``quick``: the first ``quick_limit`` configurations, each shrunk by
       :func:`tt_rnn.experiments.quick`, trained into a temporary folder whatever
-      ``train_missing`` says (a smoke test; the committed results are never touched).
+      ``train_missing`` says (a smoke test; the committed results are never touched; the
+      folder, from :func:`scratch_dir`, is removed when the kernel exits).
     * otherwise: :func:`load_or_train` under ``root`` (``train_missing``: train what is missing).
     """
-    import tempfile
-
     from .experiments import quick as quick_config
 
     if data is not None and quick:  # a smoke test always trains, into a temporary folder
-        root = tempfile.mkdtemp(prefix="tt_rnn_quick_")
+        root = scratch_dir("tt_rnn_quick_")
         configs = {name: quick_config(config) for name, config in list(configs.items())[:quick_limit]}
         train_missing = True
     train_missing = train_missing and data is not None
