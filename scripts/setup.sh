@@ -11,6 +11,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet -r requirements.txt
-"$venv/bin/python" -m ipykernel install --prefix "$venv" --name python3 >/dev/null
+# ipykernel stages the kernel spec in a temporary folder it does not remove: give it one we remove.
+staging=$(mktemp -d)
+TMPDIR="$staging" "$venv/bin/python" -m ipykernel install --prefix "$venv" --name python3 >/dev/null
+rm -rf "$staging"
 # The package itself, editable, so notebooks in sub-folders can `import tt_rnn`.
 "$venv/bin/python" -m pip install --quiet --no-deps -e .
