@@ -115,8 +115,10 @@ BUDGET_PROBES = {"mnist/val_sweep": ("tt-shared_r4", "tt_r4", "ht_r4", "cp_r4",
                  "cifar10/val_best": ("tt-shared_r32", "tt_r32", "ht_r32", "cp_r32")}
 BUDGET_PROBES["cifar10/val_sweep"] = BUDGET_PROBES["mnist/val_sweep"]
 # more seeds of a probe at a budget of its study, {study: {(probe, epochs): seeds}}: the CIFAR-10
-# shared core (and distinct cores, as CPU allowed) at 40 epochs: a spread where 20 epochs still rise
-BUDGET_SEEDS = {"cifar10/val_best": {("tt-shared_r32", 40): EXTRA_SEEDS, ("tt_r32", 40): (1,)}}
+# formats at 40 epochs (distinct cores with one more seed, as CPU allowed): a spread where 20 epochs
+# still rise
+BUDGET_SEEDS = {"cifar10/val_best": {("tt-shared_r32", 40): EXTRA_SEEDS, ("tt_r32", 40): (1,),
+                                     ("ht_r32", 40): EXTRA_SEEDS, ("cp_r32", 40): EXTRA_SEEDS}}
 
 
 def budget_folder(study: str) -> str:
