@@ -416,6 +416,7 @@ def test_offline_switch(tmp_path, fake_data_dir, monkeypatch, capsys):
     assert data.label.startswith("CIFAR-10 (JPEG copy)") and "download_error" not in data.extra
     with pytest.raises(DataError, match=r"downloads are switched off \(TT_RNN_OFFLINE=1\)"):
         data_mod.download_cifar10(tmp_path)
+    assert "decoding cifar10-jpeg.tar.gz once" in capsys.readouterr().err  # the first load says so
     assert main(["download", "mnist", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "switched off" in err and err.count("\n") == 1 and download_command("mnist", tmp_path) in err

@@ -123,13 +123,14 @@ def test_cli_writes_results(mnist, tmp_path, capsys):
 
 
 def test_cli_resumes_a_named_configuration(mnist, tmp_path, capsys, monkeypatch):
-    # --config NAME with overrides; a second call with --resume finds the run completed
+    # --config NAME with overrides: an ad-hoc run below runs/; a second call with --resume finds it completed
     monkeypatch.chdir(tmp_path)
     argv = ["--config", "mnist/sweep/tt-shared_r4", "--epochs", "1", "--train-subset", "300",
             "--test-subset", "100", "--data-dir", mnist.source.rsplit("/MNIST", 1)[0], "--no-download",
             "--no-progress"]
     assert main(argv) == 0
-    saved = json.loads((tmp_path / "results/mnist/sweep/tt-shared_r4.json").read_text())
+    written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    saved = json.loads((tmp_path / written).read_text())
     assert saved["status"] == "completed" and saved["config"]["hidden"] == 256 and saved["config"]["rank"] == 4
     assert saved["command"].startswith("python -m tt_rnn.train --config mnist/sweep/tt-shared_r4")
     assert main(argv + ["--resume"]) == 0

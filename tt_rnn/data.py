@@ -59,6 +59,8 @@ version of the batches).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -72,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
 __all__ = [
     "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
@@ -134,6 +137,7 @@ class ImageData:
     std: tuple
     source: str = ""          # where the data were read from
     extra: dict = field(default_factory=dict)
+    files: tuple = ()         # the files read (their checksums go into results files)
 
     @property
     def in_channels(self) -> int:
@@ -161,8 +165,8 @@ class ImageData:
             return x[idx], y[idx]
         tr_x, tr_y = pick(self.train_images, self.train_labels, n_train)
         te_x, te_y = pick(self.test_images, self.test_labels, n_test)
-        return ImageData(self.name, self.label, self.exact, tr_x, tr_y, te_x, te_y, self.classes,
-                         self.mean, self.std, self.source, dict(self.extra))
+        return dataclasses.replace(self, train_images=tr_x, train_labels=tr_y, test_images=te_x,
+                                   test_labels=te_y, extra=dict(self.extra))
 
     def metadata(self) -> dict:
         """JSON-ready description (for results files)."""
@@ -322,6 +326,22 @@ def verify_mnist_raw(raw_dir) -> bool:
     return _check_files(raw_dir, MNIST_FILES, root, "MNIST raw", download_command("mnist", root))
 
 
+@contextlib.contextmanager
+def _remove_new_empty_folders(folder: Path):
+    """On an exception, remove the folders on the way to ``folder`` that did not exist before
+    and are empty (a failed download leaves no empty directory tree behind)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in missing:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:  # not empty (a partial file worth keeping) or already gone
+                pass
+        raise
+
+
 def download_mnist(data_dir=None) -> Path:
     """Download MNIST with torchvision into ``<data_dir>/MNIST/raw`` unless the four files are
     there already; verify them (md5) and return that folder. A failed download raises
@@ -331,8 +351,8 @@ def download_mnist(data_dir=None) -> Path:
     if not all((raw / name).is_file() for name in MNIST_FILES):
         _refuse_offline("MNIST raw", raw, MNIST_FILES, download_command("mnist", root))
         try:
-            import torchvision
-            torchvision.datasets.MNIST(root=str(root), train=True, download=True)
+            with _remove_new_empty_folders(raw):
+                torchvision.datasets.MNIST(root=str(root), train=True, download=True)
         except Exception as exc:  # offline, read-only directory, server down, ...
             command = download_command("mnist", root)
             raise DataError(
@@ -380,7 +400,8 @@ def load_mnist(data_dir=None, download: bool = True) -> ImageData:
     label = "MNIST" + (SYNTHETIC_SUFFIX if synthetic else "")
     return ImageData("mnist", label, not synthetic, tr_x.unsqueeze(1), tr_y.long(), te_x.unsqueeze(1),
                      te_y.long(), tuple(str(i) for i in range(10)), MNIST_MEAN, MNIST_STD,
-                     source=str(raw), extra={"synthetic": True} if synthetic else {})
+                     source=str(raw), extra={"synthetic": True} if synthetic else {},
+                     files=tuple(raw / name for name in MNIST_FILES))
 
 
 def _decode(data: bytes) -> torch.Tensor:
@@ -427,17 +448,18 @@ def load_image_folder(root, classes=CIFAR10_CLASSES, *, name: str = "cifar10",
     taken in sorted name order within a class. All images must have the same size.
     """
     root = Path(root)
-    splits = {}
+    splits, files = {}, []
     for split in ("train", "test"):
         folder = root / split
         if not folder.is_dir():
             raise DataError(f"ImageFolder {root}: missing folder {split}/ (expected "
                             f"{split}/<class>/*.jpg for classes {list(classes)})")
-        items = [(p.parent.name, p.name, p.read_bytes()) for p in folder.glob("*/*")
-                 if p.suffix.lower() in _IMAGE_EXT]
-        splits[split] = _stack_split(items, classes, str(folder))
+        paths = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in _IMAGE_EXT)
+        files += paths
+        splits[split] = _stack_split([(p.parent.name, p.name, p.read_bytes()) for p in paths], classes,
+                                     str(folder))
     return ImageData(name, label, exact, *splits["train"], *splits["test"], tuple(classes),
-                     tuple(mean), tuple(std), source=str(root))
+                     tuple(mean), tuple(std), source=str(root), files=tuple(files))
 
 
 def _decode_tar(archive: Path, classes) -> dict:
@@ -484,8 +506,8 @@ def download_cifar10(data_dir=None) -> Path:
     if not all((batches / name).is_file() for name in CIFAR10_FILES):
         _refuse_offline("CIFAR-10", batches, CIFAR10_FILES, download_command("cifar10", data_dir))
         try:
-            import torchvision
-            torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
+            with _remove_new_empty_folders(batches):
+                torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
         except Exception as exc:  # offline, read-only directory, server down, ...
             command = download_command("cifar10", data_dir)
             raise DataError(
@@ -533,7 +555,8 @@ def _load_cifar10_batches(data_dir: Path) -> ImageData:
     label = "CIFAR-10" + (SYNTHETIC_SUFFIX if synthetic else "")
     return ImageData("cifar10", label, not synthetic, *splits["train"], *splits["test"],
                      CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, source=str(batches),
-                     extra={"synthetic": True} if synthetic else {})
+                     extra={"synthetic": True} if synthetic else {},
+                     files=tuple(batches / name for name in CIFAR10_FILES))
 
 
 def _check_listed(root: Path, folder: Path) -> bool:
@@ -573,6 +596,8 @@ def _load_cifar10_archive(archive: Path, cache_dir: Path) -> ImageData:
         except Exception:  # an unreadable cache is rebuilt
             tensors = None
     if tensors is None:
+        print(f"decoding {archive.name} once into {cache} (every JPEG of the archive; about a minute "
+              "for CIFAR-10; later loads read the cache)", file=sys.stderr, flush=True)
         tensors = _decode_tar(archive, CIFAR10_CLASSES)
         tensors["archive_md5"] = archive_md5
         try:
@@ -585,7 +610,7 @@ def _load_cifar10_archive(archive: Path, cache_dir: Path) -> ImageData:
     data = ImageData("cifar10", "CIFAR-10 (JPEG copy)", False, tensors["train_images"],
                      tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
                      CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, source=str(archive),
-                     extra={"cache": str(cache)})
+                     extra={"cache": str(cache)}, files=(archive,))
     return _mark_synthetic(data, listed is not None)
 
 
@@ -754,20 +779,21 @@ def main(argv=None) -> int:
         print(f"error: {exc} (see python -m tt_rnn.data --help)", file=sys.stderr)
         return 2
     names = DATASETS if args.dataset == "all" else (args.dataset,)
-    try:
-        for name in names:
+    failed = 0
+    for name in names:  # every data set is reported, also after one is missing
+        try:
             if args.action == "download":
                 folder = (download_mnist if name == "mnist" else download_cifar10)(args.data_dir)
                 files = MNIST_FILES if name == "mnist" else CIFAR10_FILES
                 print(f"{name}: {len(files)} files in {folder} (md5 verified)")
             else:
                 print(f"{name}: {_describe(load_dataset(name, args.data_dir, download=False))}")
-    except (DataError, OSError, ValueError) as exc:
-        if args.debug:
-            raise
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+        except (DataError, OSError, ValueError) as exc:
+            if args.debug:
+                raise
+            print(f"error: {name}: {' '.join(str(exc).split())}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

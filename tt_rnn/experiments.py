@@ -6,7 +6,7 @@ and checkpoints to ``checkpoints/mnist/best/tt-shared_r32_m32_mlp256/``. Run one
 
     python -m tt_rnn.train --config mnist/best/tt-shared_r32_m32_mlp256 --resume
     python -m tt_rnn.train --list-configs cifar10/          # the names
-    bash scripts/run_experiments.sh cifar10/sweep/          # all of a group, resuming
+    python -m tt_rnn.sweep 'cifar10/sweep/*'                # all of a group, resuming
 
 The notebooks import the same configurations (:func:`group`) and read their results files with
 :func:`tt_rnn.results.load_or_train`; :func:`quick` shrinks a configuration for smoke tests.
@@ -14,9 +14,11 @@ The notebooks import the same configurations (:func:`group`) and read their resu
 
 from __future__ import annotations
 
-from .train import TrainConfig
+import fnmatch
 
-__all__ = ["EXPERIMENTS", "get", "group", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
+from .config import TrainConfig
+
+__all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNIST_BEST", "CIFAR10_SWEEP",
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
            "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
            "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds", "budget_folder",
@@ -272,6 +274,17 @@ def group(prefix: str) -> dict[str, TrainConfig]:
     if not found:
         raise KeyError(f"no experiment starts with {prefix!r}")
     return found
+
+
+def select(pattern: str) -> list[str]:
+    """The names matching ``pattern``, in registry order: a glob (``*``, ``?``, ``[``) matched
+    against the whole name, else an exact name, else a prefix (``"mnist/sweep/"``). An empty list
+    if none matches."""
+    if pattern in EXPERIMENTS:
+        return [pattern]
+    if any(c in pattern for c in "*?["):
+        return [name for name in EXPERIMENTS if fnmatch.fnmatchcase(name, pattern)]
+    return [name for name in EXPERIMENTS if name.startswith(pattern)]
 
 
 def quick(config: TrainConfig, *, epochs: int = 1, train_subset: int = 2000, test_subset: int = 500) -> TrainConfig:

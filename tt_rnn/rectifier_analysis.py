@@ -53,7 +53,7 @@ from .data import ImageData, load_dataset, normalize
 from .generalized import unfolding_ranks, write_records as write_analysis
 from .regions import count_regions_on_line
 from .results import portable_path
-from .train import build_model, checkpoint_path, validation_split
+from .train import build_model, checkpoint_path, load_checkpoint, validation_split
 
 __all__ = ["load_model", "validation_features", "distinct_templates", "sliced_grid_tensor", "analyse_run", "RectifierRecord", "analyse",
            "write_analysis", "trained_table"]
@@ -82,7 +82,7 @@ def load_model(name: str, state: str = "trained", data: ImageData | None = None)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint {portable_path(path)} for {name!r}; train it with: "
                                     f"python -m tt_rnn.train --config {name} --resume")
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(path)
         if ckpt["epoch"] != config.epochs:
             raise ValueError(f"checkpoint {portable_path(path)} is at epoch {ckpt['epoch']} of "
                              f"{config.epochs}: the run is unfinished (resume it with --resume)")

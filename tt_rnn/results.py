@@ -26,6 +26,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import LEGACY_DEFAULTS, RUN_ONLY_FIELDS, experiment_fields, same_experiment
+from .runfiles import CHECKOUT, ResultsFileError, load_runs, portable_path, read_results, write_json
+
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
            "load_data_or_explain", "scratch_dir", "notebook_runs", "provenance_table", "provenance_summary",
@@ -33,98 +36,13 @@ __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable
            "benchmark_tables", "update_file", "main", "BudgetChoice", "select_budget", "budget_table",
            "budget_tables", "converged_sweep_tables"]
 
-# Where the package was imported from: paths inside this checkout are stored relative to it.
-CHECKOUT = Path(__file__).resolve().parent.parent
-
-# Config fields that say where and how a run executes, not what it computes.
-RUN_ONLY_FIELDS = frozenset({"data_dir", "cache_dir", "download", "results_path", "checkpoint_dir",
-                             "resume", "progress", "name", "num_threads", "eval_batch_size", "device"})
-# Values of config fields added after some results files were written (absent there = this value).
-LEGACY_DEFAULTS = {"xi": "product", "val_size": 0, "split_seed": 0, "init": "random", "constant_feature": False,
-                   "init_noise": 1.0}
-
 MODEL_NAMES = {"cp": "CP (shallow)", "tt": "TT (distinct cores)", "tt-shared": "TT (shared core)",
                "ht": "HT (deep)"}
 MODEL_ORDER = ["tt-shared", "tt", "ht", "cp"]
 MARKER = re.compile(r"(<!-- results:(?P<key>[\w./-]+) -->)(?P<body>.*?)(<!-- /results:(?P=key) -->)", re.S)
 
 
-# ----------------------------------------------------------------------------- files
-
-def portable_path(path) -> str | None:
-    """``path`` as stored in a results file: relative to the checkout (or the working directory)
-    when inside it, ``$TT_RNN_DATA/...`` inside the data directory named by that variable, else
-    ``<outside>/<name>``. Relative paths are kept as given. Never an absolute machine path."""
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.is_absolute():
-        return p.as_posix()
-    p = p.resolve()
-    bases = [(CHECKOUT, ""), (Path.cwd().resolve(), "")]
-    if os.environ.get("TT_RNN_DATA"):
-        bases.insert(0, (Path(os.environ["TT_RNN_DATA"]).expanduser().resolve(), "$TT_RNN_DATA"))
-    for base, prefix in bases:
-        try:
-            rel = p.relative_to(base).as_posix()
-        except ValueError:
-            continue
-        return f"{prefix}/{rel}".rstrip("/.") if prefix else (rel or ".")
-    return f"<outside>/{p.name}"
-
-
-def write_json(obj: dict, path) -> None:
-    """Write ``obj`` to ``path`` atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
-
-
-def read_results(path) -> dict:
-    """The results dict stored at ``path``; a clear error if it is not a results file."""
-    path = Path(path)
-    try:
-        run = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); delete it or restore it from git") from None
-    if not isinstance(run, dict) or "config" not in run or "history" not in run:
-        raise ValueError(f"{path} is not a training results file (no 'config' / 'history')")
-    return run
-
-
-def load_runs(folder) -> list[dict]:
-    """Every training results file under ``folder`` (sorted by path), with ``_path`` added."""
-    runs = []
-    for path in sorted(Path(folder).rglob("*.json")):
-        try:
-            run = read_results(path)
-        except (OSError, ValueError):
-            continue
-        run["_path"] = str(path)
-        runs.append(run)
-    return runs
-
-
 # ----------------------------------------------------------------------------- matching
-
-def experiment_fields(config) -> dict:
-    """The fields of a config (``TrainConfig`` or its dict) that define the experiment."""
-    values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    return {k: v for k, v in values.items() if k not in RUN_ONLY_FIELDS}
-
-
-def same_experiment(stored_config: dict, config) -> tuple[bool, dict]:
-    """Whether a stored run's config is the experiment ``config`` asks for, and the differing
-    fields as ``{field: (stored, wanted)}``. A field the stored file lacks takes its
-    :data:`LEGACY_DEFAULTS` value (it did not exist when the file was written)."""
-    wanted = experiment_fields(config)
-    stored = {k: stored_config.get(k, LEGACY_DEFAULTS.get(k)) for k in wanted}
-    diff = {k: (stored[k], wanted[k]) for k in wanted if stored[k] != wanted[k]}
-    return not diff, diff
-
 
 @dataclass
 class Run:
@@ -624,12 +542,16 @@ def main(argv=None) -> int:
     if not Path(args.results_root).is_dir():
         p.error(f"results root {args.results_root!r} is not a folder; run from the repository root "
                 "or pass --results-root")
-    if args.update:
-        keys = update_file(args.update, args.results_root)
-        print(f"updated {args.update}: sections {', '.join(keys) or '(none found)'}")
-        return 0
-    for folder in args.folders or [args.results_root]:
-        print(f"### {folder}\n\n{folder_tables(folder)}\n")
+    try:
+        if args.update:
+            keys = update_file(args.update, args.results_root)
+            print(f"updated {args.update}: sections {', '.join(keys) or '(none found)'}")
+            return 0
+        for folder in args.folders or [args.results_root]:
+            print(f"### {folder}\n\n{folder_tables(folder)}\n")
+    except ResultsFileError as exc:  # a corrupt results file: tables are not written without it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

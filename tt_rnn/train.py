@@ -8,9 +8,13 @@ Python::
 Command line (writes the results file; ``--help`` lists every option)::
 
     python -m tt_rnn.train --dataset mnist --model tt-shared --rank 32 --m 32 --epochs 10 \\
-        --features conv --dropout 0.1 --augment shift --results-path results/mnist/run.json
-    python -m tt_rnn.train --list-configs mnist/          # the named experiments (tt_rnn.experiments)
+        --features conv --dropout 0.1 --augment shift --out runs/my-run
+    python -m tt_rnn.train --list-configs                 # the groups of named experiments
     python -m tt_rnn.train --config mnist/best/tt-shared_r32_m32_mlp256 --resume
+
+Only a named experiment (:mod:`tt_rnn.experiments`), run with its own configuration, writes into
+``results/``; every other run writes below ``runs/`` (git-ignored) or where ``--out`` says, and the
+command's first line says which it is and where it writes.
 
 What a run does
 ---------------
@@ -25,9 +29,16 @@ What a run does
 * Optimiser: Adam (AdamW when ``weight_decay > 0``) with a per-step schedule: ``cosine``
   (optional linear warm-up), ``onecycle`` or ``constant``; optional gradient clipping.
 * Every epoch: evaluation on the validation split (if any) and the test set, a checkpoint
-  ``<checkpoint_dir>/last.pt`` (model, optimiser, scheduler, RNG states, history) and the results
-  JSON rewritten, so an interrupted run loses nothing. ``resume=True`` continues from the
-  checkpoint exactly (CPU, same seed). The test set is evaluated for reporting only.
+  ``<checkpoint_dir>/last.pt`` (model, optimiser, scheduler, RNG states, history, the config as
+  plain data: loaded with ``weights_only=True``) and the results JSON rewritten, both atomically,
+  so an interrupted run loses at most the epoch in progress. ``resume=True`` continues from the
+  checkpoint exactly (CPU, same seed), and only when the checkpoint's configuration is this one
+  (the number of epochs may grow). The test set is evaluated for reporting only.
+* Ctrl-C or SIGTERM: status ``interrupted``, the checkpoint kept, and the resume command printed.
+  A lock file ``<results>.lock`` keeps two processes from writing the same run.
+* Provenance in every results file: git commit of the code (and whether it had uncommitted
+  changes), the CPU model or GPU name, and the SHA-256 of the data files read
+  (:func:`tt_rnn.runfiles.provenance`).
 * A NaN/Inf training loss (or non-finite parameters) raises :class:`NonFiniteLossError` naming
   the epoch and step; the last good checkpoint is kept and the results file is written with the
   history so far and ``status = "diverged"``.
@@ -47,160 +58,44 @@ import math
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 from torch import nn
+from tqdm import tqdm
 
+from . import experiments
+from .config import (ADHOC_ROOT, AUGMENTATIONS, FIELD_HELP, PRODUCTS, SCHEDULES, TrainConfig, checkpoint_path,
+                     config_to_cli, portable_config, resume_conflicts, results_path, run_name, same_experiment)
 from .data import DATASETS, ImageData, augment_batch, load_dataset, minibatch_indices, normalize
 from .features import FEATURE_MAPS, make_feature_map
 from .initializers import INIT_SCHEMES, initialize
 from .networks import NETWORK_KINDS, XI_KINDS, ScoreClassifier, count_parameters, make_network
-from .results import portable_path, write_json
+from .runfiles import (ResultsFileError, RunLock, atomic_write, cpu_name, portable_path, portable_text, provenance,
+                       shown_path, write_json)
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "train", "evaluate", "build_model", "run_name",
-           "results_path", "checkpoint_path", "validation_split", "resolve_device", "config_to_cli",
-           "AUGMENTATIONS", "SCHEDULES", "PRODUCTS", "main"]
-
-AUGMENTATIONS = ("none", "shift", "crop-flip")
-SCHEDULES = ("cosine", "onecycle", "constant")
-PRODUCTS = ("auto", "sequential", "tree")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run (stored in the results file; see :func:`validate`)."""
-
-    # data
-    dataset: str = "mnist"              # tt_rnn.data.DATASETS
-    data_dir: str | None = None         # else $TT_RNN_DATA, else ./data
-    cache_dir: str | None = None        # else $TT_RNN_CACHE, else the data module's default
-    download: bool | None = None        # None: the loader's default (download when missing)
-    val_size: int = 0                   # validation images carved from the training set
-    split_seed: int = 0                 # seed of the validation split (fixed across runs)
-    train_subset: int | None = None     # use n random training images (after the split)
-    test_subset: int | None = None      # use n random test images (seeded)
-    augment: str = "none"               # AUGMENTATIONS
-    shift: int = 2                      # max shift (px) / crop padding for augmentation
-    # model
-    model: str = "tt-shared"            # tt_rnn.networks.NETWORK_KINDS
-    xi: str = "product"                 # generalized product of the network (XI_KINDS)
-    rank: int = 32
-    m: int = 32                         # feature size = TT mode size
-    patch_size: int = 7
-    features: str = "linear"            # tt_rnn.features.FEATURE_MAPS
-    hidden: int = 32                    # hidden width of the conv / mlp feature map
-    dropout: float = 0.0                # dropout on the patch features
-    product: str = "auto"               # TT product: PRODUCTS (auto: CPU sequential, CUDA tree)
-    # initialisation: "identity" starts every format near the identity (tt_rnn.initializers) and
-    # needs the constant feature f[m-1] = 1 (m - 1 learned features + 1); defaults = the classic runs
-    init: str = "random"                # tt_rnn.initializers.INIT_SCHEMES
-    constant_feature: bool = False      # last feature is the constant 1 (tt_rnn.features)
-    init_noise: float = 1.0             # scale of the perturbation of init "identity" (``noise``)
-    # optimisation
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    schedule: str = "cosine"            # SCHEDULES
-    warmup_epochs: float = 0.0          # linear warm-up (cosine schedule)
-    weight_decay: float = 0.0           # > 0: AdamW (decoupled)
-    grad_clip: float | None = None      # clip the gradient norm
-    label_smoothing: float = 0.0
-    # execution
-    seed: int = 0
-    device: str = "auto"                # "auto" | "cpu" | "cuda" | "cuda:1" ...
-    amp: bool = False                   # bfloat16 autocast (CUDA only)
-    num_threads: int | None = None      # torch.set_num_threads (CPU)
-    eval_batch_size: int = 1000
-    # files
-    checkpoint_dir: str | None = None   # default checkpoints/<dataset>/<run name>
-    results_path: str | None = None     # default results/<dataset>/<run name>.json
-    resume: bool = False                # continue from <checkpoint_dir>/last.pt if present
-    progress: bool = True               # tqdm bars (epoch and batch)
-    name: str | None = None             # run name (default: from the config)
-
-    def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def validate(self) -> "TrainConfig":
-        """Raise ``ValueError`` naming the first field whose value cannot work; return ``self``."""
-        choices = {"dataset": DATASETS, "model": NETWORK_KINDS, "xi": XI_KINDS, "features": tuple(FEATURE_MAPS),
-                   "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS, "init": INIT_SCHEMES}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        at_least = {"rank": 1, "m": 1, "patch_size": 1, "hidden": 1, "epochs": 1, "batch_size": 1,
-                    "eval_batch_size": 1, "shift": 0, "val_size": 0, "train_subset": 1, "test_subset": 1,
-                    "num_threads": 1}
-        for name, low in at_least.items():
-            value = getattr(self, name)
-            if value is None and name in ("train_subset", "test_subset", "num_threads"):
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} = {value!r}: must be an integer >= {low}")
-        if not self.lr > 0:
-            raise ValueError(f"lr = {self.lr!r}: must be > 0")
-        if self.init == "identity" and not self.constant_feature:
-            raise ValueError("init = 'identity' reads the constant feature f[m-1] = 1: set constant_feature "
-                             "= True (--constant-feature), or use init = 'random'")
-        if self.constant_feature and self.m < 2:
-            raise ValueError(f"m = {self.m!r}: constant_feature = True needs m >= 2")
-        for name in ("dropout", "label_smoothing"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be in [0, 1)")
-        for name in ("warmup_epochs", "weight_decay", "init_noise"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 0")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip = {self.grad_clip!r}: must be > 0 (or None for no clipping)")
-        return self
+__all__ = ["TrainConfig", "NonFiniteLossError", "RunInterrupted", "CheckpointMismatchError", "train", "evaluate",
+           "build_model", "run_name", "results_path", "checkpoint_path", "validation_split", "resolve_device",
+           "config_to_cli", "load_checkpoint", "destination", "AUGMENTATIONS", "SCHEDULES", "PRODUCTS", "main"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss (or a parameter) became NaN/Inf; the message names epoch and step."""
 
 
-# ----------------------------------------------------------------------------- paths and records
-
-def run_name(config: TrainConfig) -> str:
-    """A file-name-safe run name derived from the config (``config.name`` wins)."""
-    if config.name:
-        return config.name.replace("/", "_")
-    parts = [config.model, f"r{config.rank}", f"m{config.m}", f"k{config.patch_size}", config.features]
-    if config.xi != "product":
-        parts.append(config.xi)
-    if config.init != "random":
-        parts.append(f"{config.init}{config.init_noise:g}")
-    if config.constant_feature:
-        parts.append("const")
-    if config.val_size:
-        parts.append(f"val{config.val_size}")
-    if config.dropout:
-        parts.append(f"do{config.dropout:g}")
-    if config.augment != "none":
-        parts.append(f"{config.augment}{config.shift}")
-    parts += [f"e{config.epochs}", f"s{config.seed}"]
-    if config.train_subset:
-        parts.append(f"n{config.train_subset}")
-    return "_".join(parts)
+class RunInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C, SIGTERM); the message gives the exact resume command."""
 
 
-def results_path(config: TrainConfig) -> Path:
-    """Where the run's results JSON goes (``config.results_path``, else a name from the config)."""
-    return Path(config.results_path) if config.results_path else \
-        Path("results") / config.dataset / f"{run_name(config)}.json"
-
-
-def checkpoint_path(config: TrainConfig) -> Path:
-    """The run's checkpoint file ``<checkpoint_dir>/last.pt``."""
-    folder = Path(config.checkpoint_dir) if config.checkpoint_dir else \
-        Path("checkpoints") / config.dataset / run_name(config)
-    return folder / "last.pt"
+class CheckpointMismatchError(ValueError):
+    """``resume`` found a checkpoint written by a different configuration."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -210,39 +105,14 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def _versions() -> dict:
-    import torchvision
     return {"torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def _device_name(device: torch.device) -> str:
+def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-_PATH_FIELDS = ("data_dir", "cache_dir", "checkpoint_dir", "results_path")
-
-
-def _portable_config(config: TrainConfig) -> TrainConfig:
-    return config.replace(**{f: portable_path(getattr(config, f)) for f in _PATH_FIELDS})
-
-
-def config_to_cli(config: TrainConfig) -> str:
-    """The ``python -m tt_rnn.train`` command line equivalent to ``config`` (non-default fields;
-    paths as stored in results files)."""
-    config = _portable_config(config)
-    args = ["python", "-m", "tt_rnn.train"]
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(config, f.name)
-        if value == f.default:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else "--no-" + f.name.replace("_", "-"))
-        elif value is not None:
-            args += [flag, str(value)]
-    return " ".join(shlex.quote(a) for a in args)
+    return cpu_name(torch.get_num_threads())
 
 
 def _portable_args(argv) -> list[str]:
@@ -258,13 +128,6 @@ def validation_split(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, to
         raise ValueError(f"val_size = {val_size}: must be in [0, {n}) for a training set of {n} images")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[val_size:].sort().values, order[:val_size].sort().values
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- model
@@ -380,20 +243,68 @@ class _Generators:
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
 
+# ----------------------------------------------------------------------------- checkpoints
+
 def _save_checkpoint(path, model, optimizer, scheduler, rngs, epoch, history, wall, config) -> None:
-    _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "scheduler": scheduler.state_dict(), "rng": rngs.state(), "epoch": epoch,
-                  "history": history, "wall_time_s": wall,
-                  "config": asdict(_portable_config(config))}, path)
+    # plain data only (tensors, numbers, strings, lists, dicts): loadable with weights_only=True
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "rng": rngs.state(), "epoch": epoch,
+             "history": history, "wall_time_s": wall, "config": asdict(portable_config(config))}
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def _load_checkpoint(path, model, optimizer, scheduler, rngs, device) -> dict:
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """A checkpoint written by :func:`train`, loaded with ``weights_only=True`` (a checkpoint
+    received from elsewhere cannot execute code). Raises :class:`~tt_rnn.runfiles.ResultsFileError`
+    naming the file and the fix when it is truncated, corrupt or not a checkpoint of this code."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, pickle error, refused global: one line, not a traceback
+        raise ResultsFileError(f"checkpoint {shown_path(path)} cannot be read ({' '.join(str(exc).split())[:200]}); "
+                               "delete it to start the run over") from None
+    missing = {"model", "optimizer", "scheduler", "rng", "epoch", "history", "config"} - set(ckpt)
+    if not isinstance(ckpt, dict) or missing:
+        raise ResultsFileError(f"checkpoint {shown_path(path)} is not a training checkpoint (missing "
+                               f"{sorted(missing)}); delete it to start the run over")
+    return ckpt
+
+
+def _resume(path, config, model, optimizer, scheduler, rngs, device) -> dict:
+    """Restore a run from its checkpoint, after checking that the same configuration wrote it."""
+    ckpt = load_checkpoint(path, device)
+    conflicts = resume_conflicts(ckpt["config"], config)
+    if conflicts:
+        fields = ", ".join(f"{k} = {stored!r} there, {now!r} now" for k, (stored, now) in conflicts.items())
+        raise CheckpointMismatchError(
+            f"checkpoint {shown_path(path)} was written by a different configuration ({fields}); resume "
+            f"with the configuration that wrote it, give this run its own folder (--out DIR), or delete "
+            f"{shown_path(Path(path).parent)} to start over")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     rngs.restore(ckpt["rng"])
     return ckpt
+
+
+def destination(config: TrainConfig) -> str:
+    """What the run's results file is: ``"named experiment NAME"`` when it lies in ``results/``
+    (only a named experiment of :mod:`tt_rnn.experiments`, with exactly that configuration, may
+    write there; anything else raises ``ValueError`` naming the differing fields), else
+    ``"ad-hoc run"``."""
+    where = portable_path(results_path(config))
+    if not where.startswith("results/"):
+        return "ad-hoc run"
+    name = where[len("results/"):].removesuffix(".json")
+    if name not in experiments.EXPERIMENTS:
+        raise ValueError(f"{where} is in results/, which holds only the named experiments, and no experiment "
+                         f"is named {name!r}; write ad-hoc runs below {ADHOC_ROOT}/ (--out DIR)")
+    same, diff = same_experiment(asdict(experiments.get(name)), config)
+    if not same:
+        fields = ", ".join(f"{k} = {now!r} (the experiment has {named!r})" for k, (named, now) in diff.items())
+        raise ValueError(f"this run differs from the named experiment {name} ({fields}) and would overwrite "
+                         f"{where}; write it elsewhere (--out DIR; without --results-path the command line "
+                         f"does so itself)")
+    return f"named experiment {name}"
 
 
 def _prepare_data(config: TrainConfig, data: ImageData | None):
@@ -417,136 +328,190 @@ def _prepare_data(config: TrainConfig, data: ImageData | None):
 
 # ----------------------------------------------------------------------------- training
 
+class _Run:
+    """One run's state between set-up and the end of its loop: model, optimiser, data, history,
+    and the two files it keeps current (checkpoint and results)."""
+
+    def __init__(self, config: TrainConfig, data: ImageData | None, command: str | None):
+        self.config = config
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.device = device = resolve_device(config.device)
+        self.amp = bool(config.amp and device.type == "cuda")
+        self.out_path, self.ckpt_path = results_path(config), checkpoint_path(config)
+        self.data, val, split = _prepare_data(config, data)
+        self.train_x, self.train_y = self.data.train_images.to(device), self.data.train_labels.to(device)
+        self.splits = {"val": val, "test": (self.data.test_images, self.data.test_labels)}
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, self.data.in_channels, self.data.num_classes, self.data.image_size, device)
+        self.model.network.check_finite = False  # non-finite values surface as a non-finite loss
+        self.optimizer = _make_optimizer(config, self.model)
+        self.steps_per_epoch = math.ceil(len(self.train_y) / config.batch_size)
+        self.scheduler = _make_scheduler(config, self.optimizer, self.steps_per_epoch)
+        self.rngs = _Generators(config.seed, device)
+        self.history, self.start_epoch, self.wall, resumed_from = [], 1, 0.0, None
+        if config.resume and self.ckpt_path.is_file():
+            ckpt = _resume(self.ckpt_path, config, self.model, self.optimizer, self.scheduler, self.rngs, device)
+            self.history, self.start_epoch = ckpt["history"], ckpt["epoch"] + 1
+            self.wall = ckpt.get("wall_time_s", 0.0)
+            resumed_from = {"path": portable_path(self.ckpt_path), "epoch": ckpt["epoch"]}
+        else:  # the initial state: a "last good checkpoint" from the start
+            self.checkpoint(0)
+        command = command or config_to_cli(config)
+        self.resume_command = command if "--resume" in command.split() else command + " --resume"
+        self.results = {
+            "config": asdict(portable_config(config)), "name": run_name(config),
+            "dataset": {**self.data.metadata(), "source": portable_path(self.data.source),
+                        "n_train": split["n_train"]},
+            "dataset_label": self.data.label, "split": split, "n_test": split["n_test"],
+            "params": count_parameters(self.model), "params_network": count_parameters(self.model.network),
+            "params_features": count_parameters(self.model.feature_map), "d": self.model.network.d,
+            "device": str(device), "device_name": _machine(device), "versions": _versions(),
+            "provenance": provenance(_machine(device), self.data.files),
+            "command": command, "cli_equivalent": config_to_cli(config),
+            "results_path": portable_path(self.out_path), "checkpoint": portable_path(self.ckpt_path),
+            "resumed_from": resumed_from, "history": self.history, "status": "running", "wall_time_s": self.wall,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        self.results["dataset"].pop("cache", None)
+
+    def checkpoint(self, epoch: int) -> None:
+        _save_checkpoint(self.ckpt_path, self.model, self.optimizer, self.scheduler, self.rngs, epoch,
+                         self.history, self.wall, self.config)
+
+    def record(self, status: str, error: str | None = None) -> None:
+        """Rewrite the results file (atomically) with the history so far and ``status``."""
+        self.results.update(status=status, error=error, history=self.history, wall_time_s=self.wall,
+                            finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if self.history:
+            last = self.history[-1]
+            self.results.update(final_test_acc=last["test_acc"], final_test_loss=last["test_loss"],
+                                final_train_acc=last["train_acc"], epochs_done=last["epoch"],
+                                final_val_acc=last.get("val_acc"))
+        write_json(self.results, self.out_path)
+
+    def _last_good(self) -> str:
+        good = self.history[-1]["epoch"] if self.history else 0
+        return f"the last checkpoint (epoch {good}) is kept at {portable_path(self.ckpt_path)}"
+
+    def diverged(self, what: str, epoch: int, where: str) -> NonFiniteLossError:
+        msg = (f"{what} at epoch {epoch}, {where}; stopped. The last good checkpoint (epoch "
+               f"{self.history[-1]['epoch'] if self.history else 0}) is kept at {portable_path(self.ckpt_path)}; "
+               f"results so far in {portable_path(self.out_path)}.")
+        self.record("diverged", msg)
+        return NonFiniteLossError(msg)
+
+    def interrupted(self) -> RunInterrupted:
+        msg = f"interrupted; {self._last_good()}. Resume with: {self.resume_command}"
+        self.record("interrupted", msg)
+        return RunInterrupted(msg)
+
+    def failed(self, exc: BaseException) -> None:
+        self.record("failed", portable_text(f"{type(exc).__name__}: {' '.join(str(exc).split())}; {self._last_good()}"))
+
+    def train_epoch(self, epoch: int, bar) -> dict:
+        """One pass over the training set; the running mean loss and accuracy of its minibatches."""
+        config, model, device = self.config, self.model, self.device
+        t0 = time.perf_counter()
+        batches = minibatch_indices(len(self.train_y), config.batch_size, self.rngs.shuffle, shuffle=True)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        model.train()
+        for step, idx in enumerate(bar(batches, desc=f"epoch {epoch}", unit="batch", leave=False), start=1):
+            idx = idx.to(device)
+            xb = augment_batch(self.train_x[idx], config.augment, config.shift, self.rngs.augment)
+            xb, yb = normalize(xb, self.data.mean, self.data.std), self.train_y[idx]
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp):
+                logits = model(xb)
+            loss = nn.functional.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+            if not bool(torch.isfinite(loss)):
+                self.wall += time.perf_counter() - t0
+                raise self.diverged(f"non-finite training loss ({float(loss.detach())})", epoch,
+                                    f"step {step} of {len(batches)} (lr {self.scheduler.get_last_lr()[0]:.3g})")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == yb).sum()
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            self.wall += time.perf_counter() - t0
+            raise self.diverged("non-finite parameters", epoch, f"after step {len(batches)}")
+        train_time = time.perf_counter() - t0
+        return {"epoch": epoch, "train_loss": float(loss_sum) / len(self.train_y),
+                "train_acc": int(correct) / len(self.train_y), "train_time_s": train_time,
+                "train_samples_per_s": len(self.train_y) / train_time}
+
+    def evaluate_splits(self) -> dict:
+        """Loss and accuracy on the validation split (if any) and the test set (reported only)."""
+        out = {}
+        for split_name, images_labels in self.splits.items():
+            if images_labels is not None:
+                ev = evaluate(self.model, *images_labels, mean=self.data.mean, std=self.data.std,
+                              batch_size=self.config.eval_batch_size, device=self.device, amp=self.amp)
+                out.update({f"{split_name}_loss": ev["loss"], f"{split_name}_acc": ev["acc"]})
+        return out
+
+
 def train(config: TrainConfig | dict | None = None, data: ImageData | None = None,
           on_epoch_end=None, *, command: str | None = None, **overrides) -> tuple[dict, ScoreClassifier]:
     """Train as ``config`` says; return ``(results, model)``. The results dict is also written to
-    the results file after every epoch.
+    the results file after every epoch, with a checkpoint.
 
     ``data``: an :class:`~tt_rnn.data.ImageData` already loaded (else loaded from the config;
     the split and subset sizes apply either way). ``on_epoch_end(epoch, model, record)`` is called
     after each epoch's checkpoint and results file are written. ``command``: the command line
     that started the run, stored in the results (default: the equivalent ``python -m
     tt_rnn.train`` line). Keyword ``overrides`` replace config fields.
+
+    Raises :class:`CheckpointMismatchError` when ``resume`` finds a checkpoint of another
+    configuration, :class:`~tt_rnn.runfiles.RunLockedError` when another process writes the same
+    results file, :class:`RunInterrupted` on Ctrl-C (status ``interrupted``, the checkpoint kept)
+    and :class:`NonFiniteLossError` on a NaN/Inf loss (status ``diverged``).
     """
     # ---- set-up
     config = TrainConfig(**config) if isinstance(config, dict) else (config or TrainConfig())
     config = config.replace(**overrides).validate()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    device = resolve_device(config.device)
-    amp = bool(config.amp and device.type == "cuda")
-    out_path, ckpt_path = results_path(config), checkpoint_path(config)
-
-    data, val, split = _prepare_data(config, data)
-    train_x, train_y = data.train_images.to(device), data.train_labels.to(device)
-    splits = {"val": val, "test": (data.test_images, data.test_labels)}
-
-    torch.manual_seed(config.seed)
-    model = build_model(config, data.in_channels, data.num_classes, data.image_size, device)
-    model.network.check_finite = False  # non-finite values surface as a non-finite loss below
-    optimizer = _make_optimizer(config, model)
-    steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
-    scheduler = _make_scheduler(config, optimizer, steps_per_epoch)
-    rngs = _Generators(config.seed, device)
-
-    history, start_epoch, wall, resumed_from = [], 1, 0.0, None
-    if config.resume and ckpt_path.is_file():
-        ckpt = _load_checkpoint(ckpt_path, model, optimizer, scheduler, rngs, device)
-        history, start_epoch, wall = ckpt["history"], ckpt["epoch"] + 1, ckpt.get("wall_time_s", 0.0)
-        resumed_from = {"path": portable_path(ckpt_path), "epoch": ckpt["epoch"]}
-    else:  # the initial state: a "last good checkpoint" from the start
-        _save_checkpoint(ckpt_path, model, optimizer, scheduler, rngs, 0, history, 0.0, config)
-
-    results = {
-        "config": asdict(_portable_config(config)), "name": run_name(config),
-        "dataset": {**data.metadata(), "source": portable_path(data.source), "n_train": split["n_train"]},
-        "dataset_label": data.label, "split": split, "n_test": split["n_test"],
-        "params": count_parameters(model), "params_network": count_parameters(model.network),
-        "params_features": count_parameters(model.feature_map), "d": model.network.d,
-        "device": str(device), "device_name": _device_name(device), "versions": _versions(),
-        "command": command or config_to_cli(config),
-        "cli_equivalent": config_to_cli(config),
-        "results_path": portable_path(out_path), "checkpoint": portable_path(ckpt_path),
-        "resumed_from": resumed_from, "history": history, "status": "running", "wall_time_s": wall,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    results["dataset"].pop("cache", None)
-
-    def record(status: str, error: str | None = None) -> None:
-        results.update(status=status, error=error, history=history, wall_time_s=wall,
-                       finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        if history:
-            last = history[-1]
-            results.update(final_test_acc=last["test_acc"], final_test_loss=last["test_loss"],
-                           final_train_acc=last["train_acc"], epochs_done=last["epoch"],
-                           final_val_acc=last.get("val_acc"))
-        write_json(results, out_path)
-
-    def diverged(what: str, epoch: int, where: str) -> NonFiniteLossError:
-        good = history[-1]["epoch"] if history else 0
-        msg = (f"{what} at epoch {epoch}, {where}; stopped. The last good checkpoint (epoch {good}) "
-               f"is kept at {portable_path(ckpt_path)}; results so far in {portable_path(out_path)}.")
-        record("diverged", msg)
-        return NonFiniteLossError(msg)
-
-    bar = _progress(config)
-    model.train()
-    # ---- loop
-    for epoch in bar(range(start_epoch, config.epochs + 1), desc=run_name(config), unit="epoch"):
-        t0 = time.perf_counter()
-        batches = minibatch_indices(len(train_y), config.batch_size, rngs.shuffle, shuffle=True)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for step, idx in enumerate(bar(batches, desc=f"epoch {epoch}", unit="batch", leave=False), start=1):
-            idx = idx.to(device)
-            xb = augment_batch(train_x[idx], config.augment, config.shift, rngs.augment)
-            xb, yb = normalize(xb, data.mean, data.std), train_y[idx]
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-                logits = model(xb)
-            loss = nn.functional.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
-            if not bool(torch.isfinite(loss)):
-                wall += time.perf_counter() - t0
-                raise diverged(f"non-finite training loss ({float(loss.detach())})", epoch,
-                               f"step {step} of {len(batches)} (lr {scheduler.get_last_lr()[0]:.3g})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
-        train_time = time.perf_counter() - t0
-        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            wall += time.perf_counter() - t0
-            raise diverged("non-finite parameters", epoch, f"after step {len(batches)}")
-        # ---- record
-        entry = {"epoch": epoch, "train_loss": float(loss_sum) / len(train_y),
-                 "train_acc": int(correct) / len(train_y)}
-        for split_name, images_labels in splits.items():
-            if images_labels is not None:
-                ev = evaluate(model, *images_labels, mean=data.mean, std=data.std,
-                              batch_size=config.eval_batch_size, device=device, amp=amp)
-                entry.update({f"{split_name}_loss": ev["loss"], f"{split_name}_acc": ev["acc"]})
-        epoch_time = time.perf_counter() - t0
-        wall += epoch_time
-        entry.update(lr=scheduler.get_last_lr()[0], train_time_s=train_time, epoch_time_s=epoch_time,
-                     train_samples_per_s=len(train_y) / train_time)
-        history.append(entry)
-        _save_checkpoint(ckpt_path, model, optimizer, scheduler, rngs, epoch, history, wall, config)
-        record("running" if epoch < config.epochs else "completed")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, model, entry)
-    if start_epoch > config.epochs:  # resumed a finished run
-        record("completed")
-    return results, model
+    destination(config)  # never overwrite a named experiment's results with another run
+    with RunLock(results_path(config)):
+        run = _Run(config, data, command)
+        bar = _progress(config)
+        # ---- loop
+        try:
+            for epoch in bar(range(run.start_epoch, config.epochs + 1), desc=run_name(config), unit="epoch"):
+                t0 = time.perf_counter()
+                entry = run.train_epoch(epoch, bar)
+                entry.update(run.evaluate_splits())
+                epoch_time = time.perf_counter() - t0
+                run.wall += epoch_time
+                entry.update(lr=run.scheduler.get_last_lr()[0], epoch_time_s=epoch_time)
+                # ---- record
+                run.history.append(entry)
+                run.checkpoint(epoch)
+                run.record("running" if epoch < config.epochs else "completed")
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, run.model, entry)
+        except KeyboardInterrupt:
+            raise run.interrupted() from None
+        except SystemExit:  # submitit's requeue on preemption exits the process: the checkpoint stays
+            run.interrupted()
+            raise
+        except NonFiniteLossError:
+            raise
+        except Exception as exc:
+            run.failed(exc)
+            raise
+        if run.start_epoch > config.epochs:  # resumed a finished run
+            run.record("completed")
+    return run.results, run.model
 
 
 def _progress(config: TrainConfig):
     """``bar(iterable, **kw)``: a tqdm bar when ``config.progress``, else the iterable itself."""
     if not config.progress:
         return lambda iterable, **kw: iterable
-    from tqdm import tqdm
     return lambda iterable, **kw: tqdm(iterable, dynamic_ncols=True, mininterval=1.0, **kw)
 
 
@@ -559,27 +524,81 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
+_CHOICES = {"dataset": DATASETS, "model": NETWORK_KINDS, "xi": XI_KINDS, "features": tuple(FEATURE_MAPS),
+            "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS, "init": INIT_SCHEMES}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="python -m tt_rnn.train", argument_default=argparse.SUPPRESS,
-                       description="Train a CP / TT / TT-shared / HT score network; writes a results JSON. "
-                                   "Bad arguments and failures are one 'error:' line, exit status 2.")
-    p.add_argument("--config", metavar="NAME", help="start from a named experiment of tt_rnn.experiments "
-                   "(the flags below override its fields)")
-    p.add_argument("--list-configs", nargs="?", const="", metavar="PREFIX",
-                   help="print the names of the named experiments (starting with PREFIX) and exit")
+                       description="Train a CP / TT / TT-shared / HT score network; writes a results JSON and a "
+                                   "checkpoint every epoch. Bad arguments and failures are one 'error:' line, "
+                                   "exit status 2.")
+    p.add_argument("--config", metavar="NAME", help="start from a named experiment of tt_rnn.experiments; "
+                   "flags that change what it computes make it an ad-hoc run, written below runs/")
+    p.add_argument("--list-configs", nargs="?", const="", metavar="PATTERN",
+                   help="without PATTERN: the groups of named experiments with their sizes; with PATTERN "
+                        "(a prefix, or a glob such as 'mnist/*/cp_*'): the matching names. Then exit")
+    p.add_argument("--out", metavar="DIR", help="write this run's results.json and checkpoint into DIR")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error "
                    "(also: environment variable TT_RNN_DEBUG=1)")
-    choices = {"dataset": DATASETS, "model": NETWORK_KINDS, "xi": XI_KINDS, "features": tuple(FEATURE_MAPS),
-               "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS}
     optional = {"train_subset": int, "test_subset": int, "num_threads": int, "grad_clip": float}
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        text = f"{FIELD_HELP[f.name]} (default: {f.default})"
         if isinstance(f.default, bool) or f.name == "download":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"(default: {f.default})")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
         else:
             typ = optional.get(f.name) or (type(f.default) if f.default is not None else str)
-            p.add_argument(flag, type=typ, choices=choices.get(f.name), help=f"(default: {f.default})")
+            choices = _CHOICES.get(f.name)
+            p.add_argument(flag, type=typ, choices=choices, metavar=f.name.upper() if choices is None else None,
+                           help=text)
     return p
+
+
+def _list_configs(pattern: str) -> str:
+    names = experiments.select(pattern) if pattern else list(experiments.EXPERIMENTS)
+    if pattern:
+        return "\n".join(names)
+    groups: dict[str, int] = {}
+    for name in names:
+        groups[name.rsplit("/", 1)[0]] = groups.get(name.rsplit("/", 1)[0], 0) + 1
+    width = max(map(len, groups))
+    return "\n".join(f"{g:<{width}}  {n:>4} experiments" for g, n in groups.items()) + \
+        f"\n{len(names)} named experiments; --list-configs PATTERN lists names"
+
+
+def _command_config(args: dict) -> tuple[TrainConfig, str]:
+    """The run's configuration from parsed flags, and a line saying what it is and where it writes.
+
+    ``--config NAME`` alone (or with flags that change only where and how it runs) is the named
+    experiment, written into ``results/``; with flags that change what it computes it becomes an
+    ad-hoc run in ``runs/NAME-<hash of the changes>`` (the same changes, the same folder, so
+    ``--resume`` finds it again). ``--out DIR`` puts results and checkpoint into ``DIR``."""
+    out = args.pop("out", None)
+    if out is not None:
+        args.update(results_path=str(Path(out) / "results.json"), checkpoint_dir=str(out))
+    name = args.pop("config", None)
+    base = experiments.get(name) if name else TrainConfig()
+    config = base.replace(**args)
+    if name:
+        same, diff = same_experiment(asdict(base), config)
+        if not same and "results_path" not in args:
+            changes = {k: now for k, (_, now) in diff.items()}
+            tag = hashlib.sha1(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:8]
+            folder = Path(ADHOC_ROOT) / f"{name}-{tag}"
+            config = config.replace(results_path=f"{folder}.json", checkpoint_dir=str(folder),
+                                    name=f"{Path(name).name}-{tag}")
+            what = f"ad-hoc variant of {name} ({', '.join(f'{k}={v}' for k, v in changes.items())})"
+        else:
+            what = destination(config) if same else "ad-hoc run"
+    else:
+        what = destination(config)
+    where = f"{what}: results {portable_path(results_path(config))}, checkpoint {portable_path(checkpoint_path(config))}"
+    return config, where
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt  # a cluster's or a user's kill records status "interrupted" like Ctrl-C
 
 
 def main(argv=None) -> int:
@@ -589,13 +608,19 @@ def main(argv=None) -> int:
     command = " ".join(["python", "-m", "tt_rnn.train"] + [shlex.quote(a) for a in _portable_args(argv)])
     debug = args.pop("debug", False) or os.environ.get("TT_RNN_DEBUG") not in (None, "", "0")
     try:
-        from . import experiments
         if "list_configs" in args:
-            print("\n".join(name for name in experiments.EXPERIMENTS if name.startswith(args["list_configs"])))
+            print(_list_configs(args["list_configs"]))
             return 0
-        base = experiments.get(args.pop("config")) if "config" in args else TrainConfig()
-        config = base.replace(**args)
-        results, _ = train(config, command=command)
+        config, where = _command_config(args)
+        print(where, flush=True)
+        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        try:
+            results, _ = train(config, command=command)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as exc:  # RunInterrupted says where the checkpoint is and how to resume
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # one line for every failure; --debug shows where
         if debug:
             traceback.print_exc()

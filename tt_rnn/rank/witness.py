@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -114,8 +115,9 @@ def load_witness(path) -> tuple[list, list, dict]:
                                    f"found {sorted(files)}")
             cores = [data[f"core_{k}"] for k in range(d)]
             factors = [data[f"factor_{k}"] for k in range(d)]
-    except (OSError, json.JSONDecodeError, KeyError) as err:
-        raise WitnessError(f"cannot read witness: {err}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:  # truncated, not a zip, ...
+        raise WitnessError(f"cannot read witness ({err}); restore the file from git, or recompute it with "
+                           "python -m tt_rnn.rank improve") from None
     missing = [k for k in WITNESS_KEYS if k not in meta]
     if missing:
         raise WitnessError(f"meta lacks {missing}")
