@@ -285,10 +285,11 @@ def _init(config: dict) -> str:
 
 def runs_table(runs: list[dict]) -> str:
     """One row per run: model, rank, m, feature map, initialisation, regularisation, params, epochs,
-    final validation / test / training accuracy, time. (No "best epoch": that would pick by test.)"""
+    final validation / test / training accuracy, device. (No "best epoch": that would pick by test.
+    No wall time: it belongs to one machine; it stays in the results file.)"""
     head = ("| model | rank | m | feature map | init | dropout | augment | params | epochs | train size | "
-            "seed | val acc (%) | test acc (%) | train acc (%) | time (min) | device |")
-    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
+            "seed | val acc (%) | test acc (%) | train acc (%) | device |")
+    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
     for run in sorted(runs, key=_model_key):
         c, hist = run["config"], run["history"]
         feat = c["features"] + (f" ({c['hidden']})" if c["features"] in ("mlp", "conv") else "")
@@ -297,8 +298,7 @@ def runs_table(runs: list[dict]) -> str:
             f"| {MODEL_NAMES.get(c['model'], c['model'])}{_status(run)} | {c['rank']} | {c['m']} | {feat} | "
             f"{_init(c)} | {c.get('dropout', 0):g} | {aug} | {run['params']:,} | {hist[-1]['epoch'] if hist else 0} | "
             f"{run['dataset']['n_train']:,} | {c.get('seed', 0)} | {_pct(_final(run, 'val_acc'))} | "
-            f"{_pct(_final(run, 'test_acc'))} | {_pct(_final(run, 'train_acc'))} | "
-            f"{run.get('wall_time_s', 0) / 60:.1f} | {run.get('device', '?')} |")
+            f"{_pct(_final(run, 'test_acc'))} | {_pct(_final(run, 'train_acc'))} | {run.get('device', '?')} |")
     return "\n".join(lines)
 
 
