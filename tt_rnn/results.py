@@ -11,8 +11,9 @@ module is the one place that
   field counts except where files go, threads, devices and progress bars (:data:`RUN_ONLY_FIELDS`);
 * reads a run or trains it (:func:`load_or_train`), which every notebook uses;
 * renders markdown tables (:func:`runs_table`, :func:`sweep_table`, :func:`folder_tables`) and
-  regenerates the README's ``<!-- results:KEY -->`` blocks
-  (``python -m tt_rnn.results --update README.md``).
+  regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
+  (``python -m tt_rnn.results --update docs/results-mnist.md``; ``make tables`` updates every
+  such file of the README and ``docs/``).
 """
 
 from __future__ import annotations
@@ -616,7 +617,8 @@ def update_file(path, results_root="results") -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tt_rnn.results",
-                                description="Markdown tables from results files; regenerate README sections.")
+                                description="Markdown tables from results files; regenerate the generated blocks of "
+                                "the README and docs/.")
     p.add_argument("folders", nargs="*", help="results folders to print (default: results/)")
     p.add_argument("--update", metavar="FILE", help="rewrite the <!-- results:KEY --> blocks of FILE")
     p.add_argument("--results-root", default="results")
