@@ -397,3 +397,8 @@ def test_the_readme_figure_is_drawn_from_the_results_files(tmp_path, monkeypatch
     assert (tmp_path / plots.README_FIGURE).stat().st_size > 10_000
     assert (ROOT / "docs" / "figures" / plots.README_FIGURE).is_file(), "run `make figures`"
     assert f"docs/figures/{plots.README_FIGURE}" in (ROOT / "README.md").read_text()
+
+
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; details belong in docs/"
