@@ -9,7 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: reproduce test venv pdf benchmark tables data clean
+.PHONY: reproduce test venv pdf benchmark tables figures data clean
+
+# Every Markdown file with generated blocks (<!-- results:KEY -->): the README and docs/*.md.
+TABLE_FILES = $(shell grep -l '<!-- results:' README.md docs/*.md 2>/dev/null)
 
 venv: $(STAMP)
 
@@ -33,8 +36,12 @@ pdf:
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_networks.py --json results/benchmarks/networks.json
 
-tables: $(STAMP)
-	$(PY) -m tt_rnn.results --update README.md
+# Regenerate every generated part of the README and docs/: the tables and the README's figure.
+tables: $(STAMP) figures
+	@for f in $(TABLE_FILES); do $(PY) -m tt_rnn.results --update $$f || exit 1; done
+
+figures: $(STAMP)
+	$(PY) -m tt_rnn.plots --out docs/figures
 
 data: $(STAMP)
 	$(PY) -m tt_rnn.data download all

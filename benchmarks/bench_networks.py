@@ -1,6 +1,6 @@
 """Forward + backward throughput of the score networks against a ``nn.Bilinear`` loop baseline.
 
-The baseline is written the way earlier public code wrote a TT/recurrent network: a Python loop
+The baseline is the plain way to write a TT/recurrent network in PyTorch: a Python loop
 of ``torch.nn.Bilinear(r, m, r)`` calls, one per step (one module per step for distinct cores,
 the same module every step for shared cores), with the same per-step rescaling as ours so that
 both compute the same function class stably. Both run in the same process on the same inputs.

@@ -3,7 +3,8 @@
 Both methods run here, one after the other, on the same tensors (integer cores, so that the lower
 bounds are exact certificates for the very tensor being decomposed):
 
-* **earlier approach** -- what earlier public code did to "estimate the CP rank": for
+* **Adam search** -- a gradient-descent rank search, the kind behind the "CP-rank estimates"
+  that Khrulkov, Novikov and Oseledets (ICLR 2018) report for ``n = 2, r = 3``: for
   ``R = 1, 2, ...`` fit a rank-``R`` CP model by Adam (gradient descent on the squared error,
   random start, fixed step budget) and report the first ``R`` whose relative error is below a
   loose tolerance (default ``1e-3``). It gives a single number, no lower bound, no certificate.
@@ -16,7 +17,8 @@ Usage::
     .venv/bin/python benchmarks/bench_rank.py            # d = 2..10
     .venv/bin/python benchmarks/bench_rank.py --d-max 8 --json results/rank/bench_rank.json
 
-Prints one line per d (earlier published estimate, Adam estimate and time, our bracket and time)
+Prints one line per d (the estimate Khrulkov et al. 2018 published, printed as "earlier"; the Adam
+estimate and time; our bracket and time)
 and the total times and their ratio.
 """
 
@@ -41,7 +43,7 @@ from tt_rnn.tt import random_tt
 
 def adam_cp_rank(tensor: np.ndarray, *, tol: float = 1e-3, lr: float = 1e-2, steps: int = 2000,
                  rank_max: int | None = None, seed: int = 0, time_limit: float | None = None) -> dict:
-    """The earlier approach: the first rank whose Adam fit reaches relative error ``tol``.
+    """The Adam search: the first rank whose Adam fit reaches relative error ``tol``.
 
     For ``R = 1, 2, ...``: random Gaussian factors (scaled so that the model starts at the
     tensor's norm), ``steps`` Adam steps on ``||X - [[A]]||^2 / ||X||^2`` (float64), early stop

@@ -47,7 +47,13 @@ def test_notebook_is_committed_executed_with_one_parameters_cell(path):
     code = [c for c in notebook["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
-    assert "QUICK" in "".join(tagged[0]["source"]), f"{path.name}: the parameters cell must set QUICK"
+    assert re.search(r"(?m)^QUICK = False\b", "".join(tagged[0]["source"])), \
+        f"{path.name}: the parameters cell must default to the full run, QUICK = False (the tests pass QUICK = True)"
+    injected = [c for c in notebook["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    assert not injected, f"{path.name}: committed with papermill's injected-parameters cell"
+    last = notebook["cells"][-1]
+    assert last["cell_type"] == "markdown" and "".join(last["source"]).startswith("## What this shows"), \
+        f"{path.name}: must end with a markdown cell '## What this shows'"
     assert all(c.get("execution_count") is not None for c in code), f"{path.name}: unexecuted cells"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: committed with an error output"

@@ -157,13 +157,23 @@ def test_xi_comparison_puts_product_beside_rectifier_and_skips_unfinished_runs()
     assert table.splitlines()[2] == "| 4 | 85.00 ± 7.07 [2] | 60.00 | 70.00 | 50.00 |"
 
 
-def test_readme_tables_are_up_to_date(tmp_path, monkeypatch):
-    copy = tmp_path / "README.md"
-    copy.write_text((ROOT / "README.md").read_text())
+TABLE_FILES = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+               if "<!-- results:" in p.read_text()]
+
+
+def test_some_markdown_file_has_generated_tables():
+    assert TABLE_FILES, "no README.md or docs/*.md holds a <!-- results:KEY --> block"
+
+
+@pytest.mark.parametrize("path", TABLE_FILES, ids=[p.relative_to(ROOT).as_posix() for p in TABLE_FILES])
+def test_generated_tables_are_up_to_date(path, tmp_path, monkeypatch):
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text())
     monkeypatch.chdir(ROOT)
     update_file(copy, ROOT / "results")
-    assert copy.read_text() == (ROOT / "README.md").read_text(), \
-        "README tables differ from results/: run `python -m tt_rnn.results --update README.md`"
+    name = path.relative_to(ROOT).as_posix()
+    assert copy.read_text() == path.read_text(), \
+        f"{name}: tables differ from results/: run `make tables` (python -m tt_rnn.results --update {name})"
 
 
 # ----------------------------------------------------------------------------- command line
@@ -378,3 +388,17 @@ def test_scratch_dir_is_removed_when_the_process_exits(tmp_path):
                          env={**os.environ, "TMPDIR": str(tmp_path)}).stdout.strip()
     assert Path(out).parent == tmp_path and Path(out).name.startswith("probe_")
     assert not Path(out).exists()
+
+
+def test_the_readme_figure_is_drawn_from_the_results_files(tmp_path, monkeypatch):
+    from tt_rnn import plots
+    monkeypatch.chdir(ROOT)
+    assert plots.main(["--out", str(tmp_path)]) == 0
+    assert (tmp_path / plots.README_FIGURE).stat().st_size > 10_000
+    assert (ROOT / "docs" / "figures" / plots.README_FIGURE).is_file(), "run `make figures`"
+    assert f"docs/figures/{plots.README_FIGURE}" in (ROOT / "README.md").read_text()
+
+
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; details belong in docs/"

@@ -1,12 +1,25 @@
-"""The notebooks' figures, drawn from results dicts (the JSON files written by :mod:`tt_rnn.train`)."""
+"""The notebooks' and the README's figures, drawn from results dicts (the JSON files written by
+:mod:`tt_rnn.train`).
+
+``python -m tt_rnn.plots --out docs/figures`` (part of ``make tables``) redraws the README's figure
+from the committed results files.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 
-from .results import MODEL_NAMES, MODEL_ORDER, history_entry
+from .results import MODEL_NAMES, MODEL_ORDER, history_entry, load_runs
 
-__all__ = ["accuracy_vs_rank", "training_curves"]
+__all__ = ["accuracy_vs_rank", "accuracy_vs_parameters", "readme_figure", "training_curves", "main"]
+
+#: The README's figure: the sweeps at the budgets chosen on validation, one panel per data set.
+README_FIGURE = "accuracy_vs_parameters.png"
+README_PANELS = (("mnist/converged_sweep", "MNIST"), ("cifar10/converged_sweep", "CIFAR-10 (JPEG copy)"))
 
 
 def _final(run, key="test_acc", epoch=-1):
@@ -77,3 +90,68 @@ def training_curves(runs: dict, title: str = "", split: str = "test"):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def accuracy_vs_parameters(ax, runs: list[dict], title: str = "", epoch: int | str = -1, min_rank: int = 1):
+    """On ``ax``: test accuracy against the tensor network's parameter count, one line per format,
+    points labelled with the rank; with several seeds the mean and the sample std as error bars.
+    Only completed runs of rank ``>= min_rank`` are drawn."""
+    runs = [r for r in runs if r["history"] and r.get("status") == "completed" and r["config"]["rank"] >= min_rank]
+    for model in MODEL_ORDER:
+        by_rank: dict = {}
+        for r in runs:
+            if r["config"]["model"] == model:
+                by_rank.setdefault(r["config"]["rank"], []).append(r)
+        if not by_rank:
+            continue
+        ranks = sorted(by_rank)
+        stats = [_mean_std([_final(r, epoch=epoch) for r in by_rank[k]]) for k in ranks]
+        params = [by_rank[k][0]["params_network"] for k in ranks]
+        line = ax.errorbar(params, [m for m, _ in stats], yerr=[s for _, s in stats], fmt="o-", capsize=3,
+                           ms=4, label=MODEL_NAMES[model])
+        for k, x, (y, _) in zip(ranks, params, stats):
+            ax.annotate(f"{k}", (x, y), textcoords="offset points", xytext=(3, -9), fontsize=7,
+                        color=line[0].get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters of the tensor network (log scale); labels: rank r")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def readme_figure(results_root="results", min_rank: int = 4):
+    """The README's figure: accuracy against parameters in the sweeps of :data:`README_PANELS`, at
+    the last epoch of each run (the budgets of the sweeps are in docs/results-*.md)."""
+    fig, axes = plt.subplots(1, len(README_PANELS), figsize=(6 * len(README_PANELS), 4.2))
+    for ax, (group, label) in zip(axes, README_PANELS):
+        runs = [r for r in load_runs(Path(results_root) / group) if Path(r["_path"]).parent.name == Path(group).name]
+        epochs = sorted({r["config"]["epochs"] for r in runs})
+        n_train = sorted({r["dataset"]["n_train"] for r in runs})
+        accuracy_vs_parameters(ax, runs, epoch=-1, min_rank=min_rank,
+                               title=f"{label}: {', '.join(map(str, epochs))} epochs, "
+                                     f"{', '.join(f'{n:,}' for n in n_train)} training images, ranks >= {min_rank}")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tt_rnn.plots", description="Redraw the README's figure "
+                                     "from the results files.")
+    parser.add_argument("--out", default="docs/figures", help="folder for the PNG (default: docs/figures)")
+    parser.add_argument("--results-root", default="results", help="results folder (default: results)")
+    args = parser.parse_args(argv)
+    if not Path(args.results_root).is_dir():
+        parser.error(f"results root {args.results_root!r} is not a folder; run from the repository root")
+    plt.switch_backend("Agg")  # files only, no display
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = readme_figure(args.results_root)
+    fig.savefig(out / README_FIGURE, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    print(f"wrote {out / README_FIGURE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,8 +11,9 @@ module is the one place that
   field counts except where files go, threads, devices and progress bars (:data:`RUN_ONLY_FIELDS`);
 * reads a run or trains it (:func:`load_or_train`), which every notebook uses;
 * renders markdown tables (:func:`runs_table`, :func:`sweep_table`, :func:`folder_tables`) and
-  regenerates the README's ``<!-- results:KEY -->`` blocks
-  (``python -m tt_rnn.results --update README.md``).
+  regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
+  (``python -m tt_rnn.results --update docs/results-mnist.md``; ``make tables`` updates every
+  such file of the README and ``docs/``).
 """
 
 from __future__ import annotations
@@ -203,10 +204,11 @@ def _init(config: dict) -> str:
 
 def runs_table(runs: list[dict]) -> str:
     """One row per run: model, rank, m, feature map, initialisation, regularisation, params, epochs,
-    final validation / test / training accuracy, time. (No "best epoch": that would pick by test.)"""
+    final validation / test / training accuracy, device. (No "best epoch": that would pick by test.
+    No wall time: it belongs to one machine; it stays in the results file.)"""
     head = ("| model | rank | m | feature map | init | dropout | augment | params | epochs | train size | "
-            "seed | val acc (%) | test acc (%) | train acc (%) | time (min) | device |")
-    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
+            "seed | val acc (%) | test acc (%) | train acc (%) | device |")
+    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
     for run in sorted(runs, key=_model_key):
         c, hist = run["config"], run["history"]
         feat = c["features"] + (f" ({c['hidden']})" if c["features"] in ("mlp", "conv") else "")
@@ -215,8 +217,7 @@ def runs_table(runs: list[dict]) -> str:
             f"| {MODEL_NAMES.get(c['model'], c['model'])}{_status(run)} | {c['rank']} | {c['m']} | {feat} | "
             f"{_init(c)} | {c.get('dropout', 0):g} | {aug} | {run['params']:,} | {hist[-1]['epoch'] if hist else 0} | "
             f"{run['dataset']['n_train']:,} | {c.get('seed', 0)} | {_pct(_final(run, 'val_acc'))} | "
-            f"{_pct(_final(run, 'test_acc'))} | {_pct(_final(run, 'train_acc'))} | "
-            f"{run.get('wall_time_s', 0) / 60:.1f} | {run.get('device', '?')} |")
+            f"{_pct(_final(run, 'test_acc'))} | {_pct(_final(run, 'train_acc'))} | {run.get('device', '?')} |")
     return "\n".join(lines)
 
 
@@ -534,7 +535,8 @@ def update_file(path, results_root="results") -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tt_rnn.results",
-                                description="Markdown tables from results files; regenerate README sections.")
+                                description="Markdown tables from results files; regenerate the generated blocks of "
+                                "the README and docs/.")
     p.add_argument("folders", nargs="*", help="results folders to print (default: results/)")
     p.add_argument("--update", metavar="FILE", help="rewrite the <!-- results:KEY --> blocks of FILE")
     p.add_argument("--results-root", default="results")
