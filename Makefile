@@ -16,11 +16,12 @@ TABLE_FILES = $(shell grep -l '<!-- results:' README.md docs/*.md 2>/dev/null)
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt scripts/setup.sh scripts/install_tex.sh
+$(STAMP): requirements.txt scripts/setup.sh
 	bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
 	touch $@
 
 reproduce: $(STAMP)
+	@bash scripts/install_tex.sh || echo "TeX not installed (needs root and apt-get): the PDF is not rebuilt"
 	$(PY) -m tt_rnn.demo
 	$(PY) -m tt_rnn.notebooks --quick --output-dir build/notebooks
 	@if command -v latexmk >/dev/null; then bash scripts/build_pdf.sh $(CURDIR)/build/tensors_strong_hyp_sketch.pdf; \
@@ -38,7 +39,7 @@ benchmark: $(STAMP)
 
 # Regenerate every generated part of the README and docs/: the tables and the README's figure.
 tables: $(STAMP) figures
-	@for f in $(TABLE_FILES); do $(PY) -m tt_rnn.results --update $$f || exit 1; done
+	@for f in $(TABLE_FILES); do $(PY) -m tt_rnn.tables --update $$f || exit 1; done
 
 figures: $(STAMP)
 	$(PY) -m tt_rnn.plots --out docs/figures

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from tt_rnn.data import augment_batch, normalize
+from tt_rnn.batches import augment_batch, normalize
 from tt_rnn.train import TrainConfig, build_model
 
 MODELS = ("tt-shared", "tt", "ht", "cp")

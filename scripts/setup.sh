@@ -2,9 +2,8 @@
 # Create the virtual environment and install the pinned requirements.
 # Usage: scripts/setup.sh PYTHON VENV
 set -euo pipefail
-# A minimal TeX for the proof sketch (tests rebuild the PDF). Needs root and apt-get; elsewhere
-# the PDF tests skip (except under CI=true, where a missing TeX fails them).
-bash "$(dirname "$0")/install_tex.sh" || echo "setup: TeX not installed; PDF tests will skip outside CI" >&2
+# Python packages only: TeX (a system package) is installed by `make pdf`, `make reproduce` and CI,
+# never by `make test` (without TeX the PDF tests skip, except under CI=true, where they fail).
 python=${1:-python3}
 venv=${2:-.venv}
 if [ ! -x "$venv/bin/python" ]; then

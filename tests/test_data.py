@@ -20,10 +20,10 @@ import pytest
 import torch
 
 import tt_rnn.data as data_mod
+from tt_rnn.batches import augment_batch, minibatch_indices, normalize, random_crop_flip, random_shift
 from tt_rnn.data import (CIFAR10_CLASSES, CIFAR10_FILES, MNIST_FILES, SYNTHETIC_MANIFEST, DataError,
-                         augment_batch, download_command, load_cifar10, load_dataset,
-                         load_image_folder, load_mnist, main, minibatch_indices, normalize,
-                         random_crop_flip, random_shift, resolve_cache_dir, resolve_data_dir)
+                         download_command, load_cifar10, load_dataset, load_image_folder, load_mnist, main,
+                         resolve_cache_dir, resolve_data_dir)
 from tt_rnn.fixtures import fake_cifar10_arrays, fake_mnist_arrays, make_fake_data_dir
 
 REAL_MNIST = resolve_data_dir(None) / "MNIST" / "raw"
@@ -415,7 +415,7 @@ def test_offline_switch(tmp_path, fake_data_dir, monkeypatch, capsys):
     data = load_cifar10(fake_data_dir, cache_dir=tmp_path / "cache")  # falls back, no download tried
     assert data.label.startswith("CIFAR-10 (JPEG copy)") and "download_error" not in data.extra
     with pytest.raises(DataError, match=r"downloads are switched off \(TT_RNN_OFFLINE=1\)"):
-        data_mod.download_cifar10(tmp_path)
+        data_mod.download_dataset("cifar10", tmp_path)
     assert "decoding cifar10-jpeg.tar.gz once" in capsys.readouterr().err  # the first load says so
     assert main(["download", "mnist", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -9,8 +9,9 @@ import torch
 
 from tt_rnn import rank
 from tt_rnn.generalized import (EXACT_INTEGER_LIMIT, cp_width_lower_bound, dyadic_network,
-                                dyadic_templates, generalized_tables, grid_rank_experiment,
-                                grid_tensor, unfolding_ranks, write_grid_ranks)
+                                dyadic_templates, grid_rank_experiment, grid_tensor, unfolding_ranks,
+                                write_grid_ranks)
+from tt_rnn.generalized_report import generalized_tables
 from tt_rnn.networks import XI_KINDS, make_network
 from tt_rnn.regions import (brute_force_plane_patterns, count_regions_on_line, count_regions_on_plane,
                             line_patterns_on_grid, matched_rank, region_experiment, trace,

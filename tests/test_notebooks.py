@@ -120,7 +120,7 @@ def test_run_notebook_gives_the_kernel_a_temporary_folder_it_removes(tmp_path, m
     _write_notebook(tmp_path / "probe.ipynb", [
         "QUICK = False",
         "import tempfile\nfrom pathlib import Path\n"
-        "from tt_rnn.results import scratch_dir\n"
+        "from tt_rnn.notebooks import scratch_dir\n"
         "kept = scratch_dir('probe_')\n(kept / 'f.txt').write_text('x')\n"
         f"Path({str(record)!r}).write_text(tempfile.gettempdir() + '\\n' + str(kept))",
     ])

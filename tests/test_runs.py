@@ -28,7 +28,7 @@ from tt_rnn.data import main as data_main
 from tt_rnn.fixtures import make_fake_data_dir
 from tt_rnn.runfiles import (ResultsFileError, RunLock, RunLockedError, atomic_write, load_runs, read_results,
                              write_json)
-from tt_rnn.train import CheckpointMismatchError, RunInterrupted, load_checkpoint, main, train
+from tt_rnn.train import CheckpointMismatchError, RunInterrupted, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -181,7 +181,7 @@ def test_corrupt_results_file_is_named_not_skipped(tmp_path):
 def test_tables_fail_loudly_on_a_corrupt_results_file(tmp_path):
     (tmp_path / "results" / "mnist").mkdir(parents=True)
     (tmp_path / "results" / "mnist" / "x.json").write_text("{")
-    proc = subprocess.run([sys.executable, "-m", "tt_rnn.results", "--results-root", "results"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "tt_rnn.tables", "--results-root", "results"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: results/mnist/x.json is not a readable")
     assert proc.stderr.count("\n") == 1

@@ -1,17 +1,35 @@
 """tt-rnn: the expressive power of recurrent networks seen as Tensor-Train decompositions.
 
+Layers, bottom to top: a module imports only from layers below its own (tests/test_layers.py)
+-------------------------------------------------------------------------------------------
+0  tt, runfiles, cli
+1  networks, rank, data, batches
+2  features, initializers, fixtures, generalized, regions
+3  config
+4  experiments
+5  train
+6  sweep, rectifier_analysis
+7  generalized_report
+8  tables
+9  plots, notebooks, demo
+
 Modules
 -------
-tt           TT container, random / shared / witness cores, full tensor, unfoldings
-networks     CP, TT (distinct or shared inner core) and HT score functions, the stable recurrence
-features     image patches and per-patch feature maps
-rank         CP-rank brackets: GF(p) unfolding certificates, exact fits, stored witnesses
-generalized  generalized (rectifier) networks: grid tensors and their ranks; regions: linear regions
-data         MNIST / CIFAR-10 in memory, downloads (``python -m tt_rnn.data``); fixtures: synthetic sets
-train        the training loop and ``TrainConfig`` (``python -m tt_rnn.train``)
-experiments  every experiment of the repository, by name
-results      results files: read, match, ``load_or_train``, tables (``python -m tt_rnn.results``)
-plots, notebooks  the notebooks' figures; running the notebooks
+tt                  TT container, random / shared / witness cores, full tensor, unfoldings
+runfiles, cli       portable paths, atomic writes, results files, locks, provenance; one-line CLI errors
+networks            CP, TT (distinct or shared inner core) and HT score functions; the TT recurrence
+rank                CP-rank brackets: GF(p) certificates, exact fits, stored decompositions
+data, batches       MNIST / CIFAR-10 in memory and downloads (``python -m tt_rnn.data``); minibatches
+features, initializers, fixtures   per-patch feature maps; initialisations; synthetic data sets
+generalized, regions               rectifier networks: grid tensors and ranks; linear regions
+config              ``TrainConfig``, where a run's files go, when two runs are the same experiment
+experiments         every experiment of the repository, by name
+train               the training loop: set-up, loop, record (``python -m tt_rnn.train``)
+sweep               many runs, here or on SLURM, through submitit (``python -m tt_rnn.sweep``)
+rectifier_analysis  ranks and regions of trained rectifier networks
+generalized_report  the rectifier tables and ``python -m tt_rnn.generalized_report``
+tables              Markdown tables and training budgets from results files (``python -m tt_rnn.tables``)
+plots, notebooks, demo   figures; the runs a notebook shows, and running notebooks; the demo
 """
 
 from . import features, generalized, networks, regions, tt

@@ -1,4 +1,4 @@
-"""Image data sets held in memory as uint8 tensors, plus batched augmentation.
+"""Image data sets held in memory as uint8 tensors: where they come from, download, checks.
 
 Where the data come from
 ------------------------
@@ -23,31 +23,20 @@ too), else the user cache ``~/.cache/tt_rnn`` (``$XDG_CACHE_HOME/tt_rnn``).
   ``"CIFAR-10"``) or the lossy copy (``label="CIFAR-10 (JPEG copy)"``); when a download was tried
   and failed before falling back to a JPEG copy, ``extra["download_error"]`` says why.
 
-A missing or corrupt data set raises :class:`DataError`; its message names the directory, the
-files expected and one command that gets them (also in ``DataError.command``, see
-:func:`download_command`). Setting ``TT_RNN_OFFLINE=1`` switches all downloads off (the loaders then behave as with
-``download=False``; the tests set it, so that notebooks run by papermill inside a test never try
-the network). The same downloads from a shell::
+A missing or corrupt data set raises :class:`DataError` naming the directory, the files and one
+command that gets them (``DataError.command``). ``TT_RNN_OFFLINE=1`` switches downloads off (the
+tests set it). From a shell::
 
     python -m tt_rnn.data download {mnist,cifar10,all} [--data-dir DIR]
     python -m tt_rnn.data check [{mnist,cifar10,all}] [--data-dir DIR]
 
 Synthetic test data
 -------------------
-:func:`tt_rnn.fixtures.make_fake_data_dir` writes small synthetic sets in the same formats for
-tests and quick notebook runs. Their files cannot match the official md5 sums, so the generator
-also writes a manifest ``TT_RNN_SYNTHETIC_DATA.json`` at the top of the data directory with the
-md5 of every file it wrote. A file whose official md5 does not match is accepted only if that
-manifest lists it with the file's exact md5; the data set is then labelled
-``"... (synthetic test data)"`` with ``exact=False`` (and ``extra["synthetic"] = True``), so
-results made from it cannot pass for MNIST or CIFAR-10. Real data directories have no manifest:
-their files keep the official check, and a damaged real (or fake) file raises :class:`DataError`.
-The mechanism needs no environment variable or keyword, so a papermill kernel only has to be
-given the data directory (``TT_RNN_DATA`` or a notebook parameter).
-
-All images stay in memory as ``uint8`` tensors ``(N, C, H, W)``; :func:`normalize` turns a batch
-into floats, and :func:`random_shift` / :func:`random_crop_flip` augment whole batches on the
-device they live on, with a seeded ``torch.Generator``.
+:func:`tt_rnn.fixtures.make_fake_data_dir` writes small sets in the same formats with a manifest
+``TT_RNN_SYNTHETIC_DATA.json`` of their md5 sums; a file that fails the official md5 is accepted
+only when the manifest lists it with its exact md5, and the set is then labelled
+``"... (synthetic test data)"`` (``exact=False``), so results made from it cannot pass for the real
+sets. Batches and augmentation: :mod:`tt_rnn.batches`.
 
 References
 ----------
@@ -58,7 +47,6 @@ version of the batches).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -76,12 +64,13 @@ import numpy as np
 import torch
 import torchvision
 
+from .cli import OneLineParser
+
 __all__ = [
     "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
     "resolve_data_dir", "resolve_cache_dir", "download_command", "verify_mnist_raw",
-    "verify_cifar10_batches", "download_mnist", "download_cifar10", "offline", "load_mnist", "load_cifar10",
-    "load_image_folder", "load_dataset", "normalize", "random_shift", "random_crop_flip",
-    "augment_batch", "minibatch_indices", "main",
+    "verify_cifar10_batches", "download_dataset", "offline", "load_mnist", "load_cifar10",
+    "load_image_folder", "load_dataset", "main",
 ]
 
 MNIST_FILES = {
@@ -342,26 +331,34 @@ def _remove_new_empty_folders(folder: Path):
         raise
 
 
-def download_mnist(data_dir=None) -> Path:
-    """Download MNIST with torchvision into ``<data_dir>/MNIST/raw`` unless the four files are
-    there already; verify them (md5) and return that folder. A failed download raises
-    :class:`DataError` naming the folder, the files and the command to retry."""
-    root = _mnist_root(resolve_data_dir(data_dir))
-    raw = root / "MNIST" / "raw"
-    if not all((raw / name).is_file() for name in MNIST_FILES):
-        _refuse_offline("MNIST raw", raw, MNIST_FILES, download_command("mnist", root))
+def download_dataset(name: str, data_dir=None) -> Path:
+    """Download the exact data set ``name`` (``"mnist"`` or ``"cifar10"``) with torchvision unless
+    its files are there already; verify them (md5) and return their folder
+    (``<data_dir>/MNIST/raw`` or ``<data_dir>/cifar-10-batches-py``). A failed download raises
+    :class:`DataError` naming the folder, the files and the command to retry, and leaves no
+    empty folders behind."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    data_dir = resolve_data_dir(data_dir)
+    if name == "mnist":
+        root, fetch, where = _mnist_root(data_dir), torchvision.datasets.MNIST, "MNIST/raw/"
+        folder, files, what = root / "MNIST" / "raw", MNIST_FILES, "MNIST raw"
+    else:
+        root, fetch, where = data_dir, torchvision.datasets.CIFAR10, f"{CIFAR10_DIR}/ or {CIFAR10_ARCHIVE}"
+        folder, files, what = data_dir / CIFAR10_DIR, CIFAR10_FILES, "CIFAR-10"
+    command = download_command(name, root)
+    if not all((folder / f).is_file() for f in files):
+        _refuse_offline(what, folder, files, command)
         try:
-            with _remove_new_empty_folders(raw):
-                torchvision.datasets.MNIST(root=str(root), train=True, download=True)
+            with _remove_new_empty_folders(folder):
+                fetch(root=str(root), train=True, download=True)
         except Exception as exc:  # offline, read-only directory, server down, ...
-            command = download_command("mnist", root)
             raise DataError(
-                f"MNIST download into {raw} failed ({_one_line(exc)}). Expected the four IDX files "
-                f"{', '.join(MNIST_FILES)} there. Get them with: {command} on a machine with "
-                "internet access, or point TT_RNN_DATA at a folder that holds MNIST/raw/",
-                command=command) from exc
-    verify_mnist_raw(raw)
-    return raw
+                f"{what.split()[0]} download into {folder} failed ({_one_line(exc)}). Expected the files "
+                f"{', '.join(files)} there. Get them with: {command} on a machine with internet access, "
+                f"or point TT_RNN_DATA at a folder that holds {where}", command=command) from exc
+    _check_files(folder, files, root, what, command)
+    return folder
 
 
 def _read_idx(path: Path) -> torch.Tensor:
@@ -384,13 +381,13 @@ def _read_idx(path: Path) -> torch.Tensor:
 def load_mnist(data_dir=None, download: bool = True) -> ImageData:
     """MNIST (60,000 train / 10,000 test, ``(N, 1, 28, 28)`` uint8) from ``data_dir`` (module docs).
 
-    Missing files are downloaded first when ``download`` is true (:func:`download_mnist`);
+    Missing files are downloaded first when ``download`` is true (:func:`download_dataset`);
     missing or corrupt files raise :class:`DataError`.
     """
     root = _mnist_root(resolve_data_dir(data_dir))
     raw = root / "MNIST" / "raw"
     if download and not offline():
-        download_mnist(root)
+        download_dataset("mnist", root)
     synthetic = verify_mnist_raw(raw)
     tr_x, tr_y, te_x, te_y = (_read_idx(raw / name) for name in MNIST_FILES)
     for x, y, split in ((tr_x, tr_y, "train"), (te_x, te_y, "t10k")):
@@ -495,28 +492,6 @@ def verify_cifar10_batches(data_dir=None) -> bool:
     data_dir = resolve_data_dir(data_dir)
     return _check_files(data_dir / CIFAR10_DIR, CIFAR10_FILES, data_dir, "CIFAR-10",
                         download_command("cifar10", data_dir))
-
-
-def download_cifar10(data_dir=None) -> Path:
-    """Download the exact CIFAR-10 set with torchvision into ``<data_dir>/cifar-10-batches-py``
-    unless it is there already; verify it (md5) and return that folder. A failed download raises
-    :class:`DataError` naming the folder, the files and the command to retry."""
-    data_dir = resolve_data_dir(data_dir)
-    batches = data_dir / CIFAR10_DIR
-    if not all((batches / name).is_file() for name in CIFAR10_FILES):
-        _refuse_offline("CIFAR-10", batches, CIFAR10_FILES, download_command("cifar10", data_dir))
-        try:
-            with _remove_new_empty_folders(batches):
-                torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
-        except Exception as exc:  # offline, read-only directory, server down, ...
-            command = download_command("cifar10", data_dir)
-            raise DataError(
-                f"CIFAR-10 download into {batches} failed ({_one_line(exc)}). Expected the files "
-                f"{', '.join(CIFAR10_FILES)} there. Get them with: {command} on a machine with "
-                "internet access, or point TT_RNN_DATA at a folder that holds cifar-10-batches-py/ "
-                f"or {CIFAR10_ARCHIVE}", command=command) from exc
-    verify_cifar10_batches(data_dir)
-    return batches
 
 
 def _unpickle(path: Path) -> dict:
@@ -632,7 +607,7 @@ def load_cifar10(data_dir=None, cache_dir=None, download: bool = True) -> ImageD
     download_error = None
     if download and not offline() and not all((batches / name).is_file() for name in CIFAR10_FILES):
         try:
-            download_cifar10(data_dir)
+            download_dataset("cifar10", data_dir)
         except DataError as exc:  # offline: fall back to a JPEG copy if there is one
             download_error = exc
     if batches.is_dir():
@@ -673,82 +648,10 @@ def load_dataset(name: str, data_dir=None, cache_dir=None, download: bool | None
     raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
 
 
-# ----------------------------------------------------------------------------- batches
-
-def normalize(images: torch.Tensor, mean, std, dtype=torch.float32) -> torch.Tensor:
-    """uint8 ``(B, C, H, W)`` -> float ``(x / 255 - mean) / std`` per channel."""
-    x = images.to(dtype).div_(255.0)
-    m = torch.tensor(mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    return x.sub_(m).div_(s)
-
-
-def _randint(high: int, n: int, generator, device) -> torch.Tensor:
-    return torch.randint(0, high, (n,), generator=generator).to(device)
-
-
-def random_shift(images: torch.Tensor, max_shift: int, generator=None, fill: float = 0.0) -> torch.Tensor:
-    """Shift every image of a batch by its own random ``(dy, dx)``, ``|dy|, |dx| <= max_shift``:
-    pad with ``fill`` and crop back to size. Works on any device; randomness from ``generator``
-    (a CPU ``torch.Generator``)."""
-    if max_shift <= 0:
-        return images
-    b, c, h, w = images.shape
-    s = max_shift
-    padded = torch.nn.functional.pad(images, (s, s, s, s), value=fill)
-    dy = _randint(2 * s + 1, b, generator, images.device)
-    dx = _randint(2 * s + 1, b, generator, images.device)
-    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]   # (B, H, 1)
-    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]   # (B, 1, W)
-    batch = torch.arange(b, device=images.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
-
-
-def random_crop_flip(images: torch.Tensor, padding: int = 4, flip: bool = True, generator=None,
-                     fill: float = 0.0) -> torch.Tensor:
-    """Random crop with ``padding`` (= a random shift) and, if ``flip``, a random horizontal flip."""
-    out = random_shift(images, padding, generator, fill)
-    if flip:
-        mask = (torch.rand(len(out), generator=generator) < 0.5).to(out.device).view(-1, 1, 1, 1)
-        out = torch.where(mask, out.flip(-1), out)
-    return out
-
-
-def augment_batch(images: torch.Tensor, kind: str, amount: int, generator=None) -> torch.Tensor:
-    """``kind``: ``"none"``, ``"shift"`` (random shifts up to ``amount`` px) or ``"crop-flip"``
-    (random crop with padding ``amount`` + horizontal flip). Apply to normalised images so the
-    padding is zero in normalised units, or to uint8 images for black padding."""
-    if kind in (None, "none", "") or amount <= 0 and kind == "shift":
-        return images
-    if kind == "shift":
-        return random_shift(images, amount, generator)
-    if kind == "crop-flip":
-        return random_crop_flip(images, amount, True, generator)
-    raise ValueError(f"unknown augmentation {kind!r}; choose 'none', 'shift' or 'crop-flip'")
-
-
-def minibatch_indices(n: int, batch_size: int, generator=None, shuffle: bool = True):
-    """Index tensors of the minibatches of one epoch (a seeded permutation when ``shuffle``);
-    the last batch holds the remainder."""
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
 # ----------------------------------------------------------------------------- command line
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line ``error: ...`` (exit status 2), raised to :func:`main`."""
-
-    def error(self, message):
-        raise _UsageError(message)
-
-
-def _build_parser() -> _Parser:
-    parser = _Parser(prog="python -m tt_rnn.data",
+def _build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m tt_rnn.data",
                      description="Download or check the MNIST / CIFAR-10 files in the data directory "
                                  "(--data-dir, else $TT_RNN_DATA, else ./data).")
     sub = parser.add_subparsers(dest="action", required=True, metavar="{download,check}")
@@ -772,18 +675,16 @@ def main(argv=None) -> int:
 
     Prints one line per data set on stdout; an error is one line ``error: ...`` on stderr with
     exit status 2 (``--debug`` re-raises it with its traceback)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = _build_parser().parse_args(argv)
-    except _UsageError as exc:
-        print(f"error: {exc} (see python -m tt_rnn.data --help)", file=sys.stderr)
-        return 2
+    except SystemExit as exc:  # --help (0) or a usage error, already printed as one line (2)
+        return exc.code
     names = DATASETS if args.dataset == "all" else (args.dataset,)
     failed = 0
     for name in names:  # every data set is reported, also after one is missing
         try:
             if args.action == "download":
-                folder = (download_mnist if name == "mnist" else download_cifar10)(args.data_dir)
+                folder = download_dataset(name, args.data_dir)
                 files = MNIST_FILES if name == "mnist" else CIFAR10_FILES
                 print(f"{name}: {len(files)} files in {folder} (md5 verified)")
             else:

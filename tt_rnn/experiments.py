@@ -9,7 +9,7 @@ and checkpoints to ``checkpoints/mnist/best/tt-shared_r32_m32_mlp256/``. Run one
     python -m tt_rnn.sweep 'cifar10/sweep/*'                # all of a group, resuming
 
 The notebooks import the same configurations (:func:`group`) and read their results files with
-:func:`tt_rnn.results.load_or_train`; :func:`quick` shrinks a configuration for smoke tests.
+:func:`tt_rnn.notebooks.load_or_train`; :func:`quick` shrinks a configuration for smoke tests.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNI
            "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
-# Execution settings shared by every named run (not part of the experiment; see tt_rnn.results).
+# Execution settings shared by every named run (not part of the experiment; see tt_rnn.config.RUN_ONLY_FIELDS).
 _RUN = dict(num_threads=1, progress=False)
 
 
@@ -99,7 +99,7 @@ CIFAR10_VAL_SWEEP_RANKS = (4, 8, 16, 32, 64)
 CIFAR10_VAL_CONV = CIFAR10_CONV.replace(**VALIDATION)
 CIFAR10_VAL_BEST = CIFAR10_BEST.replace(**VALIDATION)
 
-# Training budgets chosen on validation (the doubling rule; tt_rnn.results.select_budget). A study
+# Training budgets chosen on validation (the doubling rule; tt_rnn.tables.select_budget). A study
 # trains probes (every format at a few ranks) with a group's configuration for budgets E that double;
 # it picks the smallest E at which doubling raises no probe's final validation accuracy by
 # BUDGET_TOL or more (15 of the 5,000 validation images, about one standard error at 97 %).

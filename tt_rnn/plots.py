@@ -13,7 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .results import MODEL_NAMES, MODEL_ORDER, history_entry, load_runs
+from .tables import MODEL_NAMES, MODEL_ORDER, history_entry, load_runs
 
 __all__ = ["accuracy_vs_rank", "accuracy_vs_parameters", "readme_figure", "training_curves", "main"]
 
@@ -35,7 +35,7 @@ def _mean_std(values):
 def accuracy_vs_rank(runs: list[dict], title: str = "", epoch: int | str = -1):
     """Two panels: test accuracy against rank, and against the tensor network's parameters (one line
     per format; with several seeds the mean, and the sample std as error bars). ``epoch``: which
-    epoch of each run (:func:`tt_rnn.results.history_entry`; ``"best-val"`` early stopping)."""
+    epoch of each run (:func:`tt_rnn.tables.history_entry`; ``"best-val"`` early stopping)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     runs = [r for r in runs if r["history"]]
     for model in MODEL_ORDER:

@@ -49,10 +49,11 @@ import numpy as np
 import torch
 
 from . import experiments
-from .data import ImageData, load_dataset, normalize
-from .generalized import unfolding_ranks, write_records as write_analysis
+from .batches import normalize
+from .data import ImageData, load_dataset
+from .generalized import unfolding_ranks
 from .regions import count_regions_on_line
-from .results import portable_path
+from .runfiles import portable_path, write_records as write_analysis
 from .train import build_model, checkpoint_path, load_checkpoint, validation_split
 
 __all__ = ["load_model", "validation_features", "distinct_templates", "sliced_grid_tensor", "analyse_run", "RectifierRecord", "analyse",

@@ -40,7 +40,6 @@ References
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -50,6 +49,7 @@ import numpy as np
 import torch
 
 from .networks import CPNetwork, HTNetwork, TTNetwork, make_network
+from .runfiles import write_records
 
 __all__ = [
     "trace",
@@ -61,7 +61,6 @@ __all__ = [
     "RegionRecord",
     "region_experiment",
     "write_regions",
-    "regions_table",
     "REGION_KINDS",
 ]
 
@@ -441,46 +440,4 @@ def region_experiment(*, ds=(2, 4, 8, 16, 32), ranks=(2, 4, 8, 16), rank: int = 
 
 def write_regions(path, records, config: dict) -> Path:
     """Write region records and the configuration as JSON."""
-    from .generalized import write_records  # local import: generalized imports this module lazily too
     return write_records(path, records, config)
-
-
-def _mean_sd(values) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return ""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
-
-
-def regions_table(payload: dict) -> str:
-    """Markdown: mean ± standard deviation over seeds of the region counts, per series."""
-    records = payload["records"]
-    n_seeds = len({r["seed"] for r in records})
-    lines = [f"Linear regions of rectifier networks at initialisation (m = {payload['config'].get('m')}), "
-             f"mean ± sd over {n_seeds} seeds: activation regions on the segment between two random "
-             "inputs (exact breakpoint walk) / on the parallelogram spanned by three inputs "
-             "(exact cell enumeration)."]
-    for series, axis in (("equal-rank", "d"), ("matched", "d"), ("rank", "rank")):
-        subset = [r for r in records if r["series"] == series]
-        if not subset:
-            continue
-        xs = sorted({r[axis] for r in subset})
-        title = {"equal-rank": f"equal rank r = {subset[0]['rank']}" if series == "equal-rank" else "",
-                 "matched": "matched parameter counts (ranks in brackets)",
-                 "rank": f"d = {subset[0]['d']}, rank varies"}[series]
-        lines += ["", f"*{series}: {title}*", "",
-                  "| network | quantity | " + " | ".join(f"{axis} = {x}" for x in xs) + " |",
-                  "|" + " --- |" * (2 + len(xs))]
-        for kind in REGION_KINDS:
-            for quantity, key in (("line", "line_regions"), ("plane", "plane_regions")):
-                cells = []
-                for x in xs:
-                    group = [r for r in subset if r["kind"] == kind and r[axis] == x]
-                    cell = _mean_sd([r[key] for r in group]) if group else ""
-                    if cell and series == "matched":
-                        cell += f" (r = {group[0]['rank']})"
-                    cells.append(cell)
-                if any(cells):
-                    lines.append(f"| {kind} | {quantity} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["CHECKOUT", "ResultsFileError", "RunLockedError", "portable_path", "shown_path", "portable_text", "atomic_write", "write_json",
+__all__ = ["CHECKOUT", "ResultsFileError", "RunLockedError", "portable_path", "shown_path", "portable_text", "atomic_write", "write_json", "write_records",
            "read_results", "is_results_file", "load_runs", "RunLock", "code_version", "cpu_name",
            "data_checksums", "provenance"]
 
@@ -112,6 +112,13 @@ def write_json(obj: dict, path) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (see :func:`atomic_write`)."""
     data = json.dumps(obj, indent=1).encode()
     atomic_write(path, lambda fh: fh.write(data))
+
+
+def write_records(path, records, config: dict) -> Path:
+    """Write ``{"config": config, "records": [record.to_dict(), ...]}`` as JSON, atomically (the
+    grid-rank, region and trained-network result files all have this shape)."""
+    write_json(dict(config=config, records=[rec.to_dict() for rec in records]), path)
+    return Path(path)
 
 
 # ----------------------------------------------------------------------------- reading

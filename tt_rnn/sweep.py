@@ -34,7 +34,6 @@ What a sweep does
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import shlex
@@ -48,6 +47,7 @@ import submitit
 from submitit.slurm.slurm import _make_sbatch_string
 
 from . import experiments
+from .cli import OneLineParser
 from .config import ADHOC_ROOT, TrainConfig, experiment_fields, results_path, same_experiment
 from .runfiles import ResultsFileError, read_results, portable_path
 from .train import train
@@ -250,13 +250,8 @@ def submit_slurm(runs: list[SweepRun], params: dict, log_dir, *, wait: bool = Fa
 
 # ----------------------------------------------------------------------------- command line
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"error: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m tt_rnn.sweep",
+    p = OneLineParser(prog="python -m tt_rnn.sweep",
                 description="Run the named experiments matching PATTERN, here or on SLURM (submitit). Completed "
                             "runs are skipped; others start or resume from their checkpoint.")
     p.add_argument("pattern", help="a prefix (mnist/sweep/) or a glob ('mnist/*/cp_*') of experiment names")

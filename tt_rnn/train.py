@@ -72,14 +72,16 @@ from torch import nn
 from tqdm import tqdm
 
 from . import experiments
+from .cli import OneLineParser
 from .config import (ADHOC_ROOT, AUGMENTATIONS, FIELD_HELP, PRODUCTS, SCHEDULES, TrainConfig, checkpoint_path,
                      config_to_cli, portable_config, resume_conflicts, results_path, run_name, same_experiment)
-from .data import DATASETS, ImageData, augment_batch, load_dataset, minibatch_indices, normalize
+from .batches import augment_batch, minibatch_indices, normalize
+from .data import DATASETS, ImageData, load_dataset
 from .features import FEATURE_MAPS, make_feature_map
 from .initializers import INIT_SCHEMES, initialize
 from .networks import NETWORK_KINDS, XI_KINDS, ScoreClassifier, count_parameters, make_network
 from .runfiles import (ResultsFileError, RunLock, atomic_write, cpu_name, portable_path, portable_text, provenance,
-                       shown_path, write_json)
+                       read_results, shown_path, write_json)
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "RunInterrupted", "CheckpointMismatchError", "train", "evaluate",
            "build_model", "run_name", "results_path", "checkpoint_path", "validation_split", "resolve_device",
@@ -517,19 +519,12 @@ def _progress(config: TrainConfig):
 
 # ----------------------------------------------------------------------------- CLI
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one ``error: ...`` line on stderr (exit status 2)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message}\n")
-
-
 _CHOICES = {"dataset": DATASETS, "model": NETWORK_KINDS, "xi": XI_KINDS, "features": tuple(FEATURE_MAPS),
             "augment": AUGMENTATIONS, "schedule": SCHEDULES, "product": PRODUCTS, "init": INIT_SCHEMES}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="python -m tt_rnn.train", argument_default=argparse.SUPPRESS,
+    p = OneLineParser(prog="python -m tt_rnn.train", argument_default=argparse.SUPPRESS,
                        description="Train a CP / TT / TT-shared / HT score network; writes a results JSON and a "
                                    "checkpoint every epoch. Bad arguments and failures are one 'error:' line, "
                                    "exit status 2.")
@@ -597,6 +592,21 @@ def _command_config(args: dict) -> tuple[TrainConfig, str]:
     return config, where
 
 
+def _completed(config: TrainConfig) -> dict | None:
+    """With ``--resume``: the summary of the run when its results file is already completed with
+    this configuration (nothing to do, and the file is left as it is), else ``None``."""
+    path = results_path(config)
+    if not (config.resume and path.is_file()):
+        return None
+    stored = read_results(path)
+    if stored.get("status") != "completed" or not same_experiment(stored["config"], config)[0]:
+        return None
+    last = stored["history"][-1] if stored["history"] else {}
+    return {"results": str(path), "status": "completed", "note": "already completed; nothing to do (delete the "
+            "results file, or leave out --resume, to train it again)", "params": stored.get("params"),
+            "val_acc": last.get("val_acc"), "test_acc": last.get("test_acc"), "epochs": last.get("epoch")}
+
+
 def _sigterm_as_interrupt(signum, frame):
     raise KeyboardInterrupt  # a cluster's or a user's kill records status "interrupted" like Ctrl-C
 
@@ -613,6 +623,10 @@ def main(argv=None) -> int:
             return 0
         config, where = _command_config(args)
         print(where, flush=True)
+        done = _completed(config)
+        if done is not None:
+            print(json.dumps(done))
+            return 0
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
         try:
             results, _ = train(config, command=command)

@@ -1,38 +1,33 @@
-"""Results files of training runs: write, read, match a stored run to a configuration, tabulate.
+"""Markdown tables from results files, training budgets chosen on validation, and the generated
+blocks of the README and ``docs/``.
 
-A results file is the JSON that :func:`tt_rnn.train.train` writes after every epoch (config,
-data description, per-epoch history, status ``running`` / ``completed`` / ``diverged``). This
-module is the one place that
+The top layer of the training side: it reads results files (:mod:`tt_rnn.runfiles`) and the
+named experiments (:mod:`tt_rnn.experiments`) and writes nothing but Markdown.
 
-* writes and reads them (:func:`write_json`, :func:`read_results`, :func:`load_runs`), with every
-  path made portable (:func:`portable_path`: relative to the repository, never a machine path);
-* decides whether a stored run *is* the experiment a configuration asks for
-  (:func:`experiment_fields`, :func:`same_experiment`): every :class:`~tt_rnn.train.TrainConfig`
-  field counts except where files go, threads, devices and progress bars (:data:`RUN_ONLY_FIELDS`);
-* reads a run or trains it (:func:`load_or_train`), which every notebook uses;
-* renders markdown tables (:func:`runs_table`, :func:`sweep_table`, :func:`folder_tables`) and
-  regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
-  (``python -m tt_rnn.results --update docs/results-mnist.md``; ``make tables`` updates every
-  such file of the README and ``docs/``).
+* :func:`runs_table`, :func:`sweep_table`, :func:`seed_summary`, :func:`folder_tables` — tables of runs;
+* :func:`select_budget`, :func:`budget_table` — the doubling rule that picks a training budget on
+  validation accuracy (never on the test set);
+* :func:`update_file` — regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
+  (``python -m tt_rnn.tables --update docs/results-mnist.md``; ``make tables`` updates every such
+  file of the README and ``docs/``).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import LEGACY_DEFAULTS, RUN_ONLY_FIELDS, experiment_fields, same_experiment
-from .runfiles import CHECKOUT, ResultsFileError, load_runs, portable_path, read_results, write_json
+from .cli import OneLineParser
+from .config import experiment_fields
+from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, BUDGET_TOL, budget_folder, budget_study, get
+from .generalized_report import generalized_tables
+from .rank.report import rank_tables
+from .runfiles import ResultsFileError, load_runs, portable_path, read_results
 
-__all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
-           "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
-           "load_data_or_explain", "scratch_dir", "notebook_runs", "provenance_table", "provenance_summary",
+__all__ = ["MODEL_NAMES", "MODEL_ORDER", "load_runs", "provenance_table", "provenance_summary",
            "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables",
            "benchmark_tables", "update_file", "main", "BudgetChoice", "select_budget", "budget_table",
            "budget_tables", "converged_sweep_tables"]
@@ -44,114 +39,6 @@ MARKER = re.compile(r"(<!-- results:(?P<key>[\w./-]+) -->)(?P<body>.*?)(<!-- /re
 
 
 # ----------------------------------------------------------------------------- matching
-
-@dataclass
-class Run:
-    """What :func:`load_or_train` found: the results (``None`` when missing) and where they came from."""
-
-    results: dict | None
-    source: str            # "read" | "trained" | "resumed" | "missing"
-    path: str
-    reason: str = ""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def load_or_train(config, *, root=".", data=None, train_missing: bool = True) -> Run:
-    """Read the results of ``config`` from ``root / config.results_path`` when that file holds this
-    exact experiment, completed; otherwise train it there (resuming from its checkpoint).
-
-    ``data``: an :class:`~tt_rnn.data.ImageData`, or a callable returning one (called only if a
-    run must be trained), or ``None`` (load as the config says). When the data cannot be had
-    (:class:`~tt_rnn.data.DataError`) or ``train_missing`` is false, the run is reported
-    ``missing`` with the reason and nothing is trained. A stored file at that path that holds a
-    *different* experiment raises ``ValueError`` naming the fields (it is never overwritten).
-    The returned results never hold the model; train with :func:`tt_rnn.train.train` for that.
-    """
-    from .data import DataError
-    from .train import checkpoint_path, train
-
-    if not config.results_path:
-        raise ValueError("load_or_train needs config.results_path (where the results file lives)")
-    root = Path(root)
-    path = root / config.results_path
-    located = config.replace(results_path=str(path), checkpoint_dir=str(root / checkpoint_path(config).parent))
-    stored = read_results(path) if path.is_file() else None
-    if stored is not None:
-        same, diff = same_experiment(stored["config"], config)
-        if not same:
-            raise ValueError(f"{path} holds another experiment; differing fields (stored, wanted): {diff}. "
-                             "Give this configuration its own results_path, or delete the file.")
-        if stored.get("status") == "completed":
-            return Run(stored, "read", config.results_path)
-    if not train_missing:
-        why = "no results file" if stored is None else f"status {stored.get('status')!r}"
-        return Run(stored, "missing", config.results_path, why)
-    try:
-        if callable(data):
-            data = data()
-        resume = Path(checkpoint_path(located)).is_file()
-        results, _ = train(located.replace(resume=resume), data=data)
-    except DataError as exc:
-        return Run(stored, "missing", config.results_path, str(exc))
-    return Run(results, "resumed" if resume else "trained", config.results_path)
-
-
-def load_data_or_explain(dataset: str, data_dir=None, *, num_threads: int | None = None):
-    """The data set as :class:`~tt_rnn.data.ImageData` (downloaded when missing and possible), or
-    ``None`` after printing one line that says it is missing and the one command that gets it.
-    ``num_threads``: also set torch's CPU threads (the notebooks train with one)."""
-    from .data import DataError, load_dataset
-
-    if num_threads:
-        import torch
-        torch.set_num_threads(num_threads)
-    try:
-        return load_dataset(dataset, data_dir)
-    except DataError as exc:
-        command = getattr(exc, "command", None) or f"python -m tt_rnn.data download {dataset}"
-        print(f"{dataset}: data not found and not downloadable here, so this notebook shows the committed "
-              f"results and trains nothing. Get the data with: {command}")
-        return None
-
-
-def scratch_dir(prefix: str) -> Path:
-    """A new temporary folder, removed when this Python process exits.
-
-    Quick-mode notebooks train into one: a smoke run must leave nothing behind, neither in
-    ``results/`` nor in the system's temporary folder (a test suite runs them many times).
-    """
-    import atexit
-    import shutil
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix=prefix)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return Path(folder)
-
-
-def notebook_runs(configs: dict, *, data, quick: bool = False, train_missing: bool = True, root="..",
-                  quick_limit: int = 2) -> dict:
-    """``{name: Run}`` for the named ``configs`` as a notebook shows them.
-
-    * ``data is None`` (not available): the committed results files under ``root``, read only.
-    * ``quick``: the first ``quick_limit`` configurations, each shrunk by
-      :func:`tt_rnn.experiments.quick`, trained into a temporary folder whatever
-      ``train_missing`` says (a smoke test; the committed results are never touched; the
-      folder, from :func:`scratch_dir`, is removed when the kernel exits).
-    * otherwise: :func:`load_or_train` under ``root`` (``train_missing``: train what is missing).
-    """
-    from .experiments import quick as quick_config
-
-    if data is not None and quick:  # a smoke test always trains, into a temporary folder
-        root = scratch_dir("tt_rnn_quick_")
-        configs = {name: quick_config(config) for name, config in list(configs.items())[:quick_limit]}
-        train_missing = True
-    train_missing = train_missing and data is not None
-    return {name: load_or_train(config, root=root, data=data, train_missing=train_missing)
-            for name, config in configs.items()}
-
 
 def provenance_table(runs: dict) -> str:
     """Markdown: one row per run, where its numbers come from and the command that produced them."""
@@ -354,7 +241,6 @@ def select_budget(study: str, results_root="results") -> BudgetChoice:
     runs are :func:`tt_rnn.experiments.budget_study`'s. Only completed results files count, and only
     validation accuracy is read.
     """
-    from .experiments import BUDGET_EPOCHS, BUDGET_TOL, budget_study
     names = budget_study(study)
     candidates = BUDGET_EPOCHS[study]
     val_acc: dict = {}
@@ -417,7 +303,6 @@ def budget_tables(folder) -> str:
     """README section ``<data>/budget`` or ``<data>/budget_best``: the doubling rule's table for the
     data set's sweep or best models (:func:`budget_table`); for the best models, also the runs longer
     than the group's own budget with their test accuracy (and mean ± std where there are seeds)."""
-    from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, budget_folder, get
     folder = Path(folder)
     key = f"{folder.parent.name}/{folder.name}"
     study = next((s for s in BUDGET_EPOCHS if budget_folder(s) == key), None)
@@ -498,10 +383,8 @@ def benchmark_tables(folder) -> str:
 def _section_tables(key: str):
     """The renderer of README section ``key`` (results/KEY)."""
     if key == "rank":
-        from .rank.report import rank_tables
         return rank_tables
     if key == "generalized":
-        from .generalized import generalized_tables
         return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
@@ -524,7 +407,7 @@ def update_file(path, results_root="results") -> list[str]:
         key = match.group("key")
         keys.append(key)
         body = _section_tables(key)(Path(results_root) / key) or f"(no results in results/{key} yet)"
-        note = f"<!-- generated by `python -m tt_rnn.results --update` from results/{key}; do not edit by hand -->"
+        note = f"<!-- generated by `python -m tt_rnn.tables --update` from results/{key}; do not edit by hand -->"
         return f"{match.group(1)}\n{note}\n\n{body}\n\n{match.group(4)}"
 
     new = MARKER.sub(repl, text)
@@ -534,7 +417,7 @@ def update_file(path, results_root="results") -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tt_rnn.results",
+    p = OneLineParser(prog="python -m tt_rnn.tables",
                                 description="Markdown tables from results files; regenerate the generated blocks of "
                                 "the README and docs/.")
     p.add_argument("folders", nargs="*", help="results folders to print (default: results/)")
