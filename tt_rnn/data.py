@@ -332,11 +332,9 @@ def _remove_new_empty_folders(folder: Path):
 
 
 def download_dataset(name: str, data_dir=None) -> Path:
-    """Download the exact data set ``name`` (``"mnist"`` or ``"cifar10"``) with torchvision unless
-    its files are there already; verify them (md5) and return their folder
-    (``<data_dir>/MNIST/raw`` or ``<data_dir>/cifar-10-batches-py``). A failed download raises
-    :class:`DataError` naming the folder, the files and the command to retry, and leaves no
-    empty folders behind."""
+    """Download the exact set ``name`` (``"mnist"``, ``"cifar10"``) with torchvision unless its files are
+    there; verify them (md5); return their folder (``MNIST/raw``, ``cifar-10-batches-py``). A failed
+    download raises :class:`DataError` naming folder, files and retry command, leaving no empty folders."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     data_dir = resolve_data_dir(data_dir)
