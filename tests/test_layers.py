@@ -107,3 +107,11 @@ def test_the_package_docstring_lists_the_same_layers():
     for level, names in enumerate(LAYERS):
         line = next(line for line in doc.splitlines() if line.startswith(f"{level} "))
         assert all(name in line for name in names), (level, line)
+
+
+def test_size_limits():
+    """data.py stays at most 700 lines; train() at most 60 (set-up, loop, record)."""
+    assert len((PACKAGE / "data.py").read_text().splitlines()) <= 700
+    tree = ast.parse((PACKAGE / "train.py").read_text())
+    train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
+    assert train.end_lineno - train.lineno + 1 <= 60
