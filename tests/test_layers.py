@@ -22,7 +22,7 @@ LAYERS = [
     ["experiments"],
     ["train"],
     ["sweep", "rectifier_analysis"],
-    ["generalized_report"],
+    ["generalized_report", "search"],
     ["tables"],
     ["plots", "notebooks", "demo"],
 ]

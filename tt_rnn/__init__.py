@@ -9,7 +9,7 @@ Layers, bottom to top: a module imports only from layers below its own (tests/te
 4  experiments
 5  train
 6  sweep, rectifier_analysis
-7  generalized_report
+7  generalized_report, search
 8  tables
 9  plots, notebooks, demo
 
@@ -28,6 +28,7 @@ train               the training loop: set-up, loop, record (``python -m tt_rnn.
 sweep               many runs, here or on SLURM, through submitit (``python -m tt_rnn.sweep``)
 rectifier_analysis  ranks and regions of trained rectifier networks
 generalized_report  the rectifier tables and ``python -m tt_rnn.generalized_report``
+search              per-format hyperparameter searches on validation, Optuna (``python -m tt_rnn.search``)
 tables              Markdown tables and training budgets from results files (``python -m tt_rnn.tables``)
 plots, notebooks, demo   figures; the runs a notebook shows, and running notebooks; the demo
 """

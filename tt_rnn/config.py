@@ -81,6 +81,7 @@ class TrainConfig:
     amp: bool = False                   # bfloat16 autocast (CUDA only)
     num_threads: int | None = None      # torch.set_num_threads (CPU)
     eval_batch_size: int = 1000
+    evaluate_test: bool = True          # False: the test set is never read (hyperparameter searches)
     # files
     checkpoint_dir: str | None = None   # default runs/<dataset>/<run name>/
     results_path: str | None = None     # default runs/<dataset>/<run name>.json
@@ -163,6 +164,7 @@ FIELD_HELP = {
     "amp": "bfloat16 autocast (CUDA only)",
     "num_threads": "number of CPU threads of torch (default: torch's choice)",
     "eval_batch_size": "batch size of evaluation",
+    "evaluate_test": "evaluate the test set after every epoch (searches turn it off: choices never see it)",
     "checkpoint_dir": "checkpoint folder (default: runs/<dataset>/<run name>/)",
     "results_path": "results file (default: runs/<dataset>/<run name>.json)",
     "resume": "continue from the checkpoint if there is one (it must come from the same configuration)",
@@ -241,7 +243,8 @@ def config_to_cli(config: TrainConfig) -> str:
 
 # Config fields that say where and how a run executes, not what it computes.
 RUN_ONLY_FIELDS = frozenset({"data_dir", "cache_dir", "download", "results_path", "checkpoint_dir",
-                             "resume", "progress", "name", "num_threads", "eval_batch_size", "device"})
+                             "resume", "progress", "name", "num_threads", "eval_batch_size", "device",
+                             "evaluate_test"})
 # What may change between a checkpoint and the run that resumes it: the run-only fields, and the
 # number of epochs (extending a finished run; the learning-rate schedule then follows the new total).
 RESUMABLE_CHANGES = RUN_ONLY_FIELDS | {"epochs"}

@@ -68,6 +68,10 @@ class SweepRun:
     config: TrainConfig
     action: str = "run"     # "run" | "skip"
     reason: str = ""        # why it is skipped
+    job: object = None      # the callable a worker runs (default: TrainJob(name, config))
+
+    def callable(self):
+        return self.job if self.job is not None else TrainJob(self.name, self.config)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "results": portable_path(results_path(self.config)), "action": self.action,
@@ -186,7 +190,7 @@ def run_local(runs: list[SweepRun], *, max_parallel: int = 1, log_dir="runs/swee
     while queue or running:
         while queue and len(running) < max_parallel:
             run = queue.pop(0)
-            running.append((run, executor.submit(TrainJob(run.name, run.config))))
+            running.append((run, executor.submit(run.callable())))
         time.sleep(0.2)
         for run, job in [item for item in running if item[1].done()]:
             running.remove((run, job))
@@ -230,7 +234,7 @@ def submit_slurm(runs: list[SweepRun], params: dict, log_dir, *, wait: bool = Fa
     if not todo:
         out(summary_line(0, len(runs), []))
         return {"done": [], "skipped": [r.name for r in runs], "failed": []}
-    jobs = executor.submit_array([TrainJob(r.name, r.config) for r in todo])
+    jobs = executor.submit_array([r.callable() for r in todo])
     skipped = [r.name for r in runs if r.action == "skip"]
     out(f"submitted {len(jobs)} jobs as array {jobs[0].job_id.split('_')[0] if jobs else '-'}; logs in {log_dir}")
     if not wait:

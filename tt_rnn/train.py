@@ -343,7 +343,8 @@ class _Run:
         self.out_path, self.ckpt_path = results_path(config), checkpoint_path(config)
         self.data, val, split = _prepare_data(config, data)
         self.train_x, self.train_y = self.data.train_images.to(device), self.data.train_labels.to(device)
-        self.splits = {"val": val, "test": (self.data.test_images, self.data.test_labels)}
+        test = (self.data.test_images, self.data.test_labels) if config.evaluate_test else None
+        self.splits = {"val": val, "test": test}
         torch.manual_seed(config.seed)
         self.model = build_model(config, self.data.in_channels, self.data.num_classes, self.data.image_size, device)
         self.model.network.check_finite = False  # non-finite values surface as a non-finite loss
@@ -387,7 +388,7 @@ class _Run:
                             finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
         if self.history:
             last = self.history[-1]
-            self.results.update(final_test_acc=last["test_acc"], final_test_loss=last["test_loss"],
+            self.results.update(final_test_acc=last.get("test_acc"), final_test_loss=last.get("test_loss"),
                                 final_train_acc=last["train_acc"], epochs_done=last["epoch"],
                                 final_val_acc=last.get("val_acc"))
         write_json(self.results, self.out_path)

@@ -1,0 +1,68 @@
+"""Per-format searches on validation with Optuna: trials never read the test set, the journal
+resumes a search and is shared by workers, dead trials are retried from their checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from tt_rnn import search as S
+from tt_rnn.config import TrainConfig
+from tt_rnn.runfiles import read_results
+from tt_rnn.sweep import SweepRun, run_local
+
+
+@pytest.fixture
+def spec(tmp_path, monkeypatch, fake_data_dir):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    base = TrainConfig(dataset="mnist", model="cp", rank=2, m=8, features="linear", batch_size=64, val_size=100,
+                       test_subset=50, device="cpu", num_threads=1, progress=False, data_dir=str(fake_data_dir),
+                       download=False)
+    return S.SearchSpec("tiny/cp", base, epochs=2, train_subset=200, n_trials=3)
+
+
+def test_a_search_runs_its_trials_on_validation_only_and_resumes(spec, tmp_path):
+    record = S.run_trials(spec)
+    assert record["status"] == "completed" and record["n_finished"] == 3
+    assert json.loads((tmp_path / "results/search/tiny/cp.json").read_text())["best"] == record["best"]
+    for trial in record["trials"]:
+        assert trial["state"] in ("COMPLETE", "PRUNED") and trial["params"]["init"] in ("identity", "random")
+        run = read_results(tmp_path / "runs/search/tiny/cp" / f"{trial['key']}.json")
+        assert all("test_acc" not in h for h in run["history"]) and run["config"]["evaluate_test"] is False
+        assert trial["val_curve"] == [h["val_acc"] for h in run["history"]][:len(trial["val_curve"])]
+    best = record["best"]
+    assert best["value"] == max(t["value"] for t in record["trials"] if t["state"] == "COMPLETE")
+    again = S.run_trials(spec)  # the journal holds the study: nothing more to do
+    assert len(again["trials"]) == 3
+
+
+def test_a_trial_left_running_by_a_dead_worker_is_retried(spec, tmp_path):
+    S.run_trials(spec)
+    the_study = S.study(spec)
+    dead = the_study.ask()  # a worker asked for a trial, started it, and died
+    dead.set_user_attr("key", "deadbeef00")
+    dead.suggest_categorical("init", ["identity", "random"])
+    assert S._retry_dead_trials(spec, the_study) == 1
+    states = [t.state for t in the_study.get_trials(deepcopy=False)]
+    assert states.count(optuna.trial.TrialState.FAIL) == 1 and states.count(optuna.trial.TrialState.WAITING) == 1
+
+
+def test_two_workers_share_one_journal_through_the_sweep_runner(spec, tmp_path):
+    spec = S.SearchSpec("tiny/cp2", spec.base, epochs=1, train_subset=200, n_trials=4)
+    runs = [SweepRun(f"search/tiny/cp2#{w}", spec.base, job=S.SearchJob(spec)) for w in range(2)]
+    report = run_local(runs, max_parallel=2, log_dir=tmp_path / "logs", out=lambda line: None)
+    assert report["failed"] == [] and len(report["done"]) == 2
+    record = S.summary(spec)
+    assert record["n_finished"] >= 4 and record["status"] == "completed"
+    assert len({t["number"] for t in record["trials"]}) == len(record["trials"])
+
+
+def test_every_format_of_a_data_set_gets_the_same_space_and_budget():
+    for dataset in ("mnist", "cifar10"):
+        specs = [s for name, s in S.SEARCHES.items() if name.startswith(dataset + "/")]
+        assert {s.base.model for s in specs} == {"tt-shared", "tt", "ht", "cp"}
+        assert len({(s.epochs, s.train_subset, s.n_trials, s.base.rank, s.base.val_size) for s in specs}) == 1
+        assert all(s.base.val_size > 0 for s in specs)

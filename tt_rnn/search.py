@@ -1,0 +1,275 @@
+"""Hyperparameter searches on the validation split, one per format, with Optuna.
+
+Every choice of a format's training configuration (learning rate, weight decay, dropout,
+initialisation, feature map and its size, augmentation) is made here, on the validation
+accuracy of a seeded split carved from the training set. The test set is never read during a
+search: trial runs have ``evaluate_test = False``.
+
+* A search (:class:`SearchSpec`, named in :data:`SEARCHES`) fixes the format, the rank, the
+  per-trial budget (epochs, training images) and the number of trials; every format of a data
+  set gets the same space and the same budget.
+* Optuna's TPE sampler (seeded) proposes configurations; a median pruner stops a trial whose
+  validation accuracy after an epoch is below the median of earlier trials at that epoch.
+* The study lives in a journal file, ``results/search/<name>.journal``, that several workers can
+  share (on one machine, or a cluster's shared disk): a search resumes where it stopped, and every
+  trial is recorded. ``results/search/<name>.json`` summarises it (each trial's parameters,
+  state, validation curve; the best trial), rewritten atomically after every trial.
+* A trial trains with :func:`tt_rnn.train.train` into ``runs/search/<name>/<key>`` (``key``: a
+  hash of its parameters), checkpointing every epoch; a trial left ``RUNNING`` by a worker that
+  died (its run's lock is free) is marked failed and its parameters are tried again, resuming
+  from that checkpoint.
+
+Command line (workers run through the sweep runner's executors, :mod:`tt_rnn.sweep`)::
+
+    python -m tt_rnn.search 'mnist/*' --dry-run           # the searches and how far they are
+    python -m tt_rnn.search mnist/tt-shared --workers 2    # two worker processes on this machine
+    python -m tt_rnn.search 'cifar10/*' --executor slurm --partition gpu --time 600 --gpus 1
+
+References
+----------
+T. Akiba, S. Sano, T. Yanase, T. Ohta, M. Koyama, "Optuna: a next-generation hyperparameter
+optimization framework", KDD 2019.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from .cli import OneLineParser
+from .config import TrainConfig
+from .experiments import CIFAR10_VAL_BEST, MNIST_VAL_BEST, MODELS
+from .runfiles import RunLock, RunLockedError, cpu_name, provenance, write_json
+from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
+from .train import train
+
+__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "main"]
+
+SEARCH_ROOT = "results/search"
+TRIAL_ROOT = "runs/search"
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One search: the configuration searched around, the budget of a trial, how many trials."""
+
+    name: str                   # "mnist/tt-shared"
+    base: TrainConfig           # format, rank, validation split; the fields not searched
+    epochs: int                 # per-trial budget
+    train_subset: int | None    # training images per trial (after the validation split)
+    n_trials: int
+    seed: int = 0               # seed of the sampler (trials train with base.seed)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "base": dataclasses.asdict(self.base), "epochs": self.epochs,
+                "train_subset": self.train_subset, "n_trials": self.n_trials, "seed": self.seed}
+
+    @property
+    def journal(self) -> Path:
+        return Path(SEARCH_ROOT) / f"{self.name}.journal"
+
+    @property
+    def summary_path(self) -> Path:
+        return Path(SEARCH_ROOT) / f"{self.name}.json"
+
+
+# The same space and budget for every format of a data set; the rank is the best models' (32).
+SEARCHES: dict[str, SearchSpec] = {
+    **{f"mnist/{model}": SearchSpec(f"mnist/{model}", MNIST_VAL_BEST.replace(model=model, rank=32, num_threads=1,
+                                                                             progress=False),
+                                    epochs=8, train_subset=20000, n_trials=30) for model in MODELS},
+    **{f"cifar10/{model}": SearchSpec(f"cifar10/{model}", CIFAR10_VAL_BEST.replace(model=model, rank=32,
+                                                                                   num_threads=1, progress=False),
+                                      epochs=10, train_subset=20000, n_trials=30) for model in MODELS},
+}
+
+
+def suggest(trial: optuna.Trial, dataset: str) -> dict:
+    """The :class:`TrainConfig` changes a trial tries: the search space, the same for every format."""
+    init = trial.suggest_categorical("init", ["identity", "random"])
+    changes = {"lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+               "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-4, 5e-4, 2e-3]),
+               "dropout": trial.suggest_categorical("dropout", [0.0, 0.1, 0.2]),
+               "init": init, "constant_feature": init == "identity",
+               "m": trial.suggest_categorical("m", [32, 64])}
+    if init == "identity":  # the perturbation of the identity (tt_rnn.initializers)
+        changes["init_noise"] = trial.suggest_categorical("init_noise", [0.5, 1.0, 2.0, 4.0])
+    if dataset == "mnist":
+        changes["features"] = trial.suggest_categorical("features", ["linear", "mlp"])
+        changes["hidden"] = 256 if changes["features"] == "mlp" else 32
+        changes["augment"] = trial.suggest_categorical("augment", ["none", "shift"])
+    else:
+        changes["features"] = trial.suggest_categorical("features", ["linear", "conv"])
+        changes["hidden"] = 16 if changes["features"] == "conv" else 32
+        changes["augment"] = trial.suggest_categorical("augment", ["none", "crop-flip"])
+        changes["shift"] = 4
+    return changes
+
+
+def study(spec: SearchSpec) -> optuna.Study:
+    """The search's Optuna study in its journal file (created, or loaded to resume)."""
+    spec.journal.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(spec.journal)))
+    return optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
+                               sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=8),
+                               pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+
+
+def _key(params: dict) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:
+    folder = Path(TRIAL_ROOT) / spec.name / key
+    return spec.base.replace(**changes, epochs=spec.epochs, train_subset=spec.train_subset, evaluate_test=False,
+                             resume=True, name=f"{spec.name.replace('/', '_')}_{key}",
+                             results_path=f"{folder}.json", checkpoint_dir=str(folder))
+
+
+def _retry_dead_trials(spec: SearchSpec, the_study: optuna.Study) -> int:
+    """Trials ``RUNNING`` in the journal whose worker is gone: failed, and their parameters queued again."""
+    retried = 0
+    for trial in the_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        key = trial.user_attrs.get("key")
+        if key is None:
+            continue
+        lock = RunLock(Path(TRIAL_ROOT) / spec.name / f"{key}.json")
+        try:
+            lock.acquire()
+        except RunLockedError:  # a live worker trains it
+            continue
+        lock.release()
+        the_study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        the_study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        retried += 1
+    return retried
+
+
+def _objective(spec: SearchSpec):
+    dataset = spec.base.dataset
+
+    def objective(trial: optuna.Trial) -> float:
+        changes = suggest(trial, dataset)
+        key = _key(trial.params)
+        trial.set_user_attr("key", key)
+        curve = []
+
+        def report(epoch, model, entry):
+            curve.append(entry["val_acc"])
+            trial.set_user_attr("val_curve", curve)
+            trial.report(entry["val_acc"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {entry['val_acc']:.4f} at epoch {epoch}")
+
+        results, _ = train(_trial_config(spec, changes, key), on_epoch_end=report)
+        curve = [h["val_acc"] for h in results["history"]]  # also the epochs of a resumed trial
+        trial.set_user_attr("val_curve", curve)
+        trial.set_user_attr("params_count", results["params"])
+        return max(curve)  # the epoch validation chose (early stopping)
+    return objective
+
+
+def _finished(the_study: optuna.Study) -> int:
+    return len(the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def summary(spec: SearchSpec, the_study: optuna.Study | None = None) -> dict:
+    """The search's record: every trial (parameters, state, validation curve), the best, the status."""
+    the_study = the_study or study(spec)
+    trials = [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
+               "val_curve": t.user_attrs.get("val_curve", []), "params_count": t.user_attrs.get("params_count"),
+               "key": t.user_attrs.get("key")} for t in the_study.get_trials(deepcopy=False)]
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    best = max(complete, key=lambda t: t["value"]) if complete else None
+    return {"search": spec.to_dict(), "status": "completed" if _finished(the_study) >= spec.n_trials else "running",
+            "n_finished": _finished(the_study), "best": best, "trials": trials,
+            "selected_on": "validation accuracy (best epoch); the test set is not read",
+            "provenance": provenance(cpu_name(1)), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def run_trials(spec: SearchSpec, max_trials: int | None = None) -> dict:
+    """Run trials of ``spec`` in this process until the search has ``n_trials`` finished trials
+    (or ``max_trials`` more); returns the summary, also written to ``results/search/<name>.json``."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    the_study = study(spec)
+    _retry_dead_trials(spec, the_study)
+    done_here = 0
+    while _finished(the_study) < spec.n_trials and (max_trials is None or done_here < max_trials):
+        the_study.optimize(_objective(spec), n_trials=1, catch=(ValueError, FloatingPointError))
+        done_here += 1
+        write_json(summary(spec, the_study), spec.summary_path)
+    record = summary(spec, the_study)
+    write_json(record, spec.summary_path)
+    return record
+
+
+class SearchJob:
+    """What a sweep worker runs: trials of one search (see :func:`run_trials`)."""
+
+    def __init__(self, spec: SearchSpec, max_trials: int | None = None):
+        self.spec, self.max_trials = spec, max_trials
+
+    def __call__(self) -> dict:
+        record = run_trials(self.spec, self.max_trials)
+        best = record["best"] or {}
+        return {"name": self.spec.name, "status": record["status"], "epochs": self.spec.epochs,
+                "val_acc": best.get("value"), "test_acc": None, "wall_time_s": 0.0}
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _select(pattern: str) -> list[SearchSpec]:
+    names = [n for n in SEARCHES if n == pattern or n.startswith(pattern) or fnmatch.fnmatchcase(n, pattern)]
+    if not names:
+        raise ValueError(f"no search matches {pattern!r}; searches: {', '.join(SEARCHES)}")
+    return [SEARCHES[n] for n in names]
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m tt_rnn.search", description="Per-format hyperparameter searches on the "
+                      "validation split (Optuna, journal storage in results/search/).")
+    p.add_argument("pattern", help="a search name (mnist/tt-shared), a prefix (mnist/) or a glob")
+    p.add_argument("--workers", type=int, default=1, help="worker processes per search (default 1)")
+    p.add_argument("--max-trials", type=int, help="trials per worker at most (default: until the search is done)")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local", help="where workers run")
+    p.add_argument("--max-parallel", type=int, default=2, help="workers at a time (default 2)")
+    p.add_argument("--dry-run", action="store_true", help="print each search's progress and run nothing")
+    for key in SLURM_KEYS:
+        p.add_argument("--" + key.replace("_", "-"), type=SLURM_KEYS[key], help=f"SLURM {key} (with --executor slurm)")
+    args = p.parse_args(argv)
+    try:
+        specs = _select(args.pattern)
+        if args.dry_run:
+            for spec in specs:
+                done = _finished(study(spec)) if spec.journal.is_file() else 0
+                print(f"{spec.name}: {done} of {spec.n_trials} trials finished ({spec.epochs} epochs on "
+                      f"{spec.train_subset} images each) -> {spec.summary_path}")
+            return 0
+        if args.workers < 1:
+            raise ValueError(f"--workers {args.workers}: must be >= 1")
+        runs = [SweepRun(f"search/{spec.name}#{w}", spec.base, job=SearchJob(spec, args.max_trials))
+                for spec in specs for w in range(args.workers)]
+        if args.executor == "slurm":
+            options = {k: getattr(args, k) for k in SLURM_KEYS if getattr(args, k) is not None}
+            report = submit_slurm(runs, slurm_parameters(options, args.max_parallel), Path("runs/search-logs"))
+        else:
+            report = run_local(runs, max_parallel=args.max_parallel, log_dir=Path("runs/search-logs"))
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    return 1 if report["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
