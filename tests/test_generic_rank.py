@@ -210,11 +210,12 @@ def test_band_witness_reaches_the_min_cut(n, r, d):
     u, core, v = band_witness(n, r)
     bound = odd_even_min_cut_bound(n, r, d)
     assert bound == (r * n ** (d // 2 - 1) if d % 2 == 0 else n ** (d // 2))
-    tied = weight_tied_tt(mod_p(u[None])[0], mod_p(core.reshape(r, -1)).reshape(r, n, r),
-                          mod_p(v[None])[0], d)
+    small = lambda x: np.array(x, dtype=np.int64)  # noqa: E731  (entries are small exact integers)
+    assert max(abs(int(x)) for x in core.ravel()) < 2 ** 20
+    tied = weight_tied_tt(small(u), small(core), small(v), d)
     assert unfolding_rank_mod_p(tied) == bound
     first, last = boundary_identity(n, r)
-    meq = TensorTrain([first] + [mod_p(core.reshape(r, -1)).reshape(r, n, r)] * (d - 2) + [last])
+    meq = TensorTrain([first] + [small(core)] * (d - 2) + [last])
     assert unfolding_rank_mod_p(meq) == bound
     if r < n < r * r:
         assert bound > min(n, r) ** (d // 2) or d <= 3  # strictly above thm:strong / thm:odd
@@ -336,3 +337,107 @@ def test_matrix_unit_slices_count_walks():
         rank = gf_p_rank(pair_matrix(core) % P, P)
         assert rank == walks
         assert (rank == r * n) == (n == r * r)
+
+
+# ---------------------------------------------------------------------------------------------
+# lem:duality, prop:shift, cor:codim: n <= r by cyclic shifts, n >= r^2 - r by duality
+# ---------------------------------------------------------------------------------------------
+
+def shift_witness(m, r, y):
+    """prop:shift: slices S^(a)(i, j) = y_i [j = i + a mod r], a = 0 .. m-1 (shape (r, m, r))."""
+    core = np.zeros((r, m, r), dtype=np.int64)
+    for a, i in itertools.product(range(m), range(r)):
+        core[i, a, (i + a) % r] = y[i]
+    return core
+
+
+def dual_core(core):
+    """lem:duality (ii): slices forming a basis of {X^T : X orthogonal to every slice of core}."""
+    import sympy
+    r, n, _ = core.shape
+    rows = sympy.Matrix([[int(x) for x in core[:, a, :].ravel()] for a in range(n)])
+    basis = rows.nullspace()
+    out = np.zeros((r, len(basis), r), dtype=object)
+    for a, vec in enumerate(basis):
+        scale = functools.reduce(math.lcm, [sympy.fraction(x)[1] for x in vec], 1)
+        mat = np.array([int(x * scale) for x in vec], dtype=object).reshape(r, r)
+        out[:, a, :] = mat.T
+    return out
+
+
+@pytest.mark.parametrize("r", range(2, 7))
+def test_shift_witness_block_structure_and_determinant(r):
+    """prop:shift: Pi(S_y) is block diagonal up to permutation, blocks y_(u-a) y_(u-a+b); det factors."""
+    rng = np.random.default_rng(r)
+    for m in range(1, r + 1):
+        y = rng.integers(1, 50, size=r)
+        core = shift_witness(m, r, y)
+        pi = pair_matrix(core)  # rows (alpha, a) -> alpha * m + a, columns (b, gamma) -> b * r + gamma
+        blocks = []
+        for u in range(r):
+            rows = [((u - a) % r) * m + a for a in range(m)]           # equation (a, i = u - a)
+            cols = [b * r + (u + b) % r for b in range(m)]             # unknown c_b(u + b)
+            block = pi[np.ix_(rows, cols)]
+            expected = np.array([[y[(u - a) % r] * y[(u - a + b) % r] for b in range(m)] for a in range(m)])
+            np.testing.assert_array_equal(block, expected)
+            blocks.append((rows, cols))
+        all_rows = sorted(x for rows, _ in blocks for x in rows)
+        all_cols = sorted(x for _, cols in blocks for x in cols)
+        assert all_rows == list(range(r * m)) and all_cols == list(range(r * m))
+        mask = np.zeros_like(pi, dtype=bool)
+        for rows, cols in blocks:
+            mask[np.ix_(rows, cols)] = True
+        assert not pi[~mask].any()  # nothing outside the blocks
+        # T_u = I at y = e_u, so det T_u is a non-zero polynomial; here a generic-looking y works
+        toeplitz = [np.array([[y[(u + b - a) % r] for b in range(m)] for a in range(m)]) for u in range(r)]
+        assert all(exact_det(t) != 0 for t in toeplitz)
+        assert gf_p_rank(pi % P, P) == r * m
+        for u in range(r):
+            unit = np.eye(r, dtype=np.int64)[u]
+            t_unit = np.array([[unit[(u + b - a) % r] for b in range(m)] for a in range(m)])
+            np.testing.assert_array_equal(t_unit, np.eye(m, dtype=np.int64))
+
+
+def test_a_degenerate_shift_weight_is_singular():
+    """prop:shift needs generic y: constant y (commuting cyclic shifts) gives a singular Pi for m >= 2."""
+    r = 4
+    for m in range(2, r + 1):
+        core = shift_witness(m, r, np.ones(r, dtype=np.int64))
+        assert gf_p_rank(pair_matrix(core) % P, P) < r * m
+
+
+@pytest.mark.parametrize("r", range(2, 6))
+def test_duality_and_the_range_near_r_squared(r):
+    """lem:duality and cor:codim: the dual (G^perp)^T of a good span is good; n = r^2 - m for m <= r."""
+    rng = np.random.default_rng(10 + r)
+    for m in range(1, r + 1):
+        core = shift_witness(m, r, rng.integers(1, 50, size=r))
+        assert gf_p_rank(pair_matrix(core) % P, P) == r * m
+        dual = dual_core(core)
+        n = dual.shape[1]
+        assert n == r * r - m
+        assert exact_rank(dual.transpose(1, 0, 2).reshape(n, r * r)) == n  # independent slices
+        # the displayed description of cor:codim: sum_i y_i X(i + a, i) = 0 for a < m
+        y = [int(core[i, 0, i]) for i in range(r)]
+        for b in range(n):
+            for a in range(m):
+                assert sum(y[i] * dual[(i + a) % r, b, i] for i in range(r)) == 0
+        assert gf_p_rank(mod_p(pair_matrix(dual)), P) == r * n
+    # a bad span has a bad dual: matrix units on a non-closed support (test_matrix_unit_slices_count_walks)
+    core = np.zeros((r, 2, r), dtype=np.int64)
+    core[0, 0, 1] = core[1, 1, 0] = 1
+    dual = dual_core(core)
+    assert gf_p_rank(pair_matrix(core) % P, P) < 2 * r
+    assert gf_p_rank(mod_p(pair_matrix(dual)), P) < r * dual.shape[1]
+
+
+@pytest.mark.parametrize("n,r,d", [(3, 2, 4), (3, 2, 5), (6, 3, 4), (7, 3, 4), (8, 3, 5), (13, 4, 4)])
+def test_codim_witness_reaches_the_min_cut(n, r, d):
+    """cor:codim with thm:pair: the dual shift witness, with identity boundary cores, has rank c_min."""
+    m = r * r - n
+    y = np.arange(2, r + 2)
+    core = shift_witness(m, r, y)
+    dual = np.array(dual_core(core), dtype=np.int64)
+    first, last = boundary_identity(n, r)
+    assert unfolding_rank_mod_p(TensorTrain([first] + [dual] * (d - 2) + [last])) == \
+        odd_even_min_cut_bound(n, r, d)
