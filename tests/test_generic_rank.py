@@ -441,3 +441,26 @@ def test_codim_witness_reaches_the_min_cut(n, r, d):
     first, last = boundary_identity(n, r)
     assert unfolding_rank_mod_p(TensorTrain([first] + [dual] * (d - 2) + [last])) == \
         odd_even_min_cut_bound(n, r, d)
+
+
+@pytest.mark.parametrize("r", range(2, 6))
+def test_cyclic_diagonal_slices_with_generic_weights(r):
+    """conj:mincut (discussion): slices on cyclic diagonals (slice a on diagonal a mod r, several per
+    diagonal when n > r) with pseudo-random weights give a non-singular Pi for every n <= r^2 -- the
+    evidence quoted in the note, not a proof. Pi then splits into r blocks of size n (prop:shift's
+    decomposition): block u has entries delta_b(u - k_a) delta_a(u - k_a + k_b)."""
+    rng = np.random.default_rng(20 + r)
+    for n in range(1, r * r + 1):
+        diag = [a % r for a in range(n)]
+        weights = rng.integers(1, 10 ** 4, size=(n, r))
+        core = np.zeros((r, n, r), dtype=np.int64)
+        for a, i in itertools.product(range(n), range(r)):
+            core[i, a, (i + diag[a]) % r] = weights[a, i]
+        pi = pair_matrix(core)
+        for u in range(r):  # the block structure used in the discussion
+            rows = [((u - diag[a]) % r) * n + a for a in range(n)]
+            cols = [b * r + (u + diag[b]) % r for b in range(n)]
+            expected = np.array([[weights[b, (u - diag[a]) % r] * weights[a, (u - diag[a] + diag[b]) % r]
+                                  for b in range(n)] for a in range(n)])
+            np.testing.assert_array_equal(pi[np.ix_(rows, cols)], expected)
+        assert gf_p_rank(pi % P, P) == r * n, (n, r)
