@@ -240,13 +240,14 @@ def render(rows: list[dict], records: list[dict], source: str) -> str:
     open_rows = [row for row in shared_rows if row["r"] < row["n"] < row["r"] ** 2 and row["d"] >= 4]
     if open_rows:
         divisible = [row for row in open_rows if row["n"] % row["r"] == 0]
-        codim = [row for row in open_rows if row["n"] % row["r"] and row["n"] >= row["r"] ** 2 - row["r"]]
+        codim = [row for row in open_rows if row["n"] % row["r"]
+                 and (row["n"] < 2 * row["r"] or row["n"] > row["r"] ** 2 - 2 * row["r"])]
         certified = [row for row in open_rows if row not in divisible and row not in codim
                      and row["r"] <= CERTIFIED_MAX_R]
         rest = len(open_rows) - len(divisible) - len(codim) - len(certified)
         para.append(
             f"The {_plural(len(open_rows), 'case')} with r < n < r^2 and d >= 4 (marked °) are proved "
-            f"by `cor:divisible` when r divides n ({len(divisible)}), by `cor:codim` when n >= r^2 - r "
+            f"by `cor:divisible` when r divides n ({len(divisible)}), by `cor:codim` when n < 2r or n > r^2 - 2r "
             f"({len(codim)}), and by the computer-assisted `prop:certified` (r <= {CERTIFIED_MAX_R}) "
             f"otherwise ({len(certified)})" + (f"; {rest} remain conjectural (`conj:mincut`)." if rest else "."))
     if missed or missed_distinct:

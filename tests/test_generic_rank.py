@@ -464,3 +464,87 @@ def test_cyclic_diagonal_slices_with_generic_weights(r):
                                   for b in range(n)] for a in range(n)])
             np.testing.assert_array_equal(pi[np.ix_(rows, cols)], expected)
         assert gf_p_rank(pi % P, P) == r * n, (n, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# prop:diagonal (r < n < 2r) and cor:codim (r^2 - 2r < n < r^2 by duality)
+# ---------------------------------------------------------------------------------------------
+
+def diagonal_witness(n, r, weights):
+    """prop:diagonal (ii): c_p on diagonal -p for every p, e_p on diagonal -p for p < f = n - r.
+    Returns the core (shape (r, n, r)) and the diagonals k_a."""
+    f = n - r
+    diagonals = [(-p) % r for p in range(r)] + [(-p) % r for p in range(f)]
+    core = np.zeros((r, n, r), dtype=np.int64)
+    for a, i in itertools.product(range(n), range(r)):
+        core[i, a, (i + diagonals[a]) % r] = weights[a][i]
+    return core, diagonals
+
+
+def permutations_with_the_same_monomial(positions, pi, r):
+    """All permutations with the monomial of pi in det M_0 (prop:diagonal's proof): for each slice x
+    the multiset {rho(pi^-1(x)), rho(x) - rho(pi(x))} (mod r) must agree. Backtracking search."""
+    n = len(positions)
+    inv = [0] * n
+    for x in range(n):
+        inv[pi[x]] = x
+    target = [sorted(((positions[inv[x]]) % r, (positions[x] - positions[pi[x]]) % r)) for x in range(n)]
+    found, image, used = [], [None] * n, [False] * n
+
+    def extend(x):
+        if x == n:
+            pre = [0] * n
+            for y in range(n):
+                pre[image[y]] = y
+            if all(sorted((positions[pre[y]] % r, (positions[y] - positions[image[y]]) % r)) == target[y]
+                   for y in range(n)):
+                found.append(tuple(image))
+            return
+        for y in range(n):
+            if not used[y] and (positions[x] - positions[y]) % r in target[x]:
+                image[x], used[y] = y, True
+                extend(x + 1)
+                used[y] = False
+
+    extend(0)
+    return found
+
+
+@pytest.mark.parametrize("r", range(2, 6))
+def test_diagonal_witness_monomial_is_unique(r):
+    """prop:diagonal (ii): pi_0 (c_p -> c_(p+1), e_p fixed) is the only permutation with its monomial."""
+    for n in range(r + 1, 2 * r):
+        f = n - r
+        positions = list(range(r)) + list(range(f))  # rho_a = -k_a
+        pi0 = [(p + 1) % r for p in range(r)] + [r + p for p in range(f)]
+        assert permutations_with_the_same_monomial(positions, pi0, r) == [tuple(pi0)], (n, r)
+
+
+@pytest.mark.parametrize("r", range(2, 8))
+def test_diagonal_witness_is_nonsingular(r):
+    """prop:diagonal: block structure (i) and, for pseudo-random weights, Pi non-singular (ii)."""
+    rng = np.random.default_rng(40 + r)
+    for n in range(r + 1, 2 * r):
+        weights = rng.integers(1, 10 ** 4, size=(n, r))
+        core, diagonals = diagonal_witness(n, r, weights)
+        pi = pair_matrix(core)
+        for u in range(r):
+            rows = [((u - diagonals[a]) % r) * n + a for a in range(n)]
+            cols = [b * r + (u + diagonals[b]) % r for b in range(n)]
+            expected = np.array([[weights[b][(u - diagonals[a]) % r] * weights[a][(u - diagonals[a] + diagonals[b]) % r]
+                                  for b in range(n)] for a in range(n)])
+            np.testing.assert_array_equal(pi[np.ix_(rows, cols)], expected)
+        assert gf_p_rank(pi % P, P) == r * n, (n, r)
+
+
+@pytest.mark.parametrize("r", range(3, 6))
+def test_duals_of_diagonal_witnesses(r):
+    """cor:codim: for r^2 - 2r < n < r^2 - r the dual (span^perp)^T of a diagonal witness is good."""
+    rng = np.random.default_rng(60 + r)
+    for m in range(r + 1, 2 * r):
+        core, _ = diagonal_witness(m, r, rng.integers(1, 100, size=(m, r)))
+        assert gf_p_rank(pair_matrix(core) % P, P) == r * m
+        dual = dual_core(core)
+        n = dual.shape[1]
+        assert n == r * r - m and r * r - 2 * r < n < r * r - r
+        assert gf_p_rank(mod_p(pair_matrix(dual)), P) == r * n
