@@ -1,9 +1,9 @@
 """Checks of the claims made about the witness in tensors_strong_hyp_sketch.pdf, and of the PDF.
 
-The proof (paper/tensors_strong_hyp_sketch.tex, Section 4) uses 1-based indices; the package's
+The proof (paper/tensors_strong_hyp_sketch.tex, section "The idle-state witness") uses 1-based indices; the package's
 ``witness_tt`` uses 0-based arrays. Here a proof index ``a`` is the array index ``a - 1``: the
-idle ("between pairs") bond state ``q + 1`` is array index ``q``, and "mode indices <= q" are the
-array indices ``0 .. q-1``. Every test names the statement of the PDF it checks by its LaTeX label (numbers may move).
+idle ("between pairs") bond state ``omega + 1`` (omega = min(n, r - 1) = ``witness_q``) is array index ``omega``, and
+"mode indices <= omega" are the array indices ``0 .. omega-1``; q = min(n, r) as in the PDF. Every test names the statement of the PDF it checks by its LaTeX label (numbers may move).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from tt_rnn.tt import (TensorTrain, odd_even_min_cut_bound, odd_even_row_modes, 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (n, r) pairs covering n < r - 1, n = r - 1 and n > r - 1 (the latter both n = r and n > r).
-PAIRS = [(1, 3), (2, 4), (2, 5),          # n < r - 1: q = n, m = n
-         (2, 3), (3, 4),                  # n = r - 1: q = n, m = n
-         (2, 2), (3, 3), (3, 2), (4, 3), (5, 3)]  # n >= r: q = r - 1, m = r = q + 1
+PAIRS = [(1, 3), (2, 4), (2, 5),          # n < r - 1: omega = n, q = n
+         (2, 3), (3, 4),                  # n = r - 1: omega = n, q = n
+         (2, 2), (3, 3), (3, 2), (4, 3), (5, 3)]  # n >= r: omega = r - 1, q = r = omega + 1
 CASES = [(n, r, d) for d in (2, 4, 6, 8) for (n, r) in PAIRS]
 
 
@@ -81,8 +81,8 @@ def _block(matrix, size, k):
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_witness_cores_match_definition(case):
     n, r, d = case
-    q = witness_q(n, r)
-    assert q == min(n, r - 1) and 1 <= q <= r - 1
+    omega = witness_q(n, r)
+    assert omega == min(n, r - 1) and 1 <= omega <= r - 1
     tt, first, core, last = _cores(n, r, d)
     assert tt.shared == (d > 2) and tt.shape == (n,) * d and tt.ranks == (r,) * (d - 1)
     if d > 3:
@@ -95,9 +95,9 @@ def test_witness_cores_match_definition(case):
             assert last[al - 1, i - 1] == delta(al, i)
     core_spec = witness_tt(n, r, 3).cores[1]  # the shared core exists for d >= 3
     for al, i, be in itertools.product(range(1, r + 1), range(1, n + 1), range(1, r + 1)):
-        if al <= q:
-            expected = delta(al, i) * delta(be, q + 1)
-        elif al == q + 1:
+        if al <= omega:
+            expected = delta(al, i) * delta(be, omega + 1)
+        elif al == omega + 1:
             expected = delta(i, be)
         else:
             expected = 0.0
@@ -113,17 +113,17 @@ def test_witness_cores_match_definition(case):
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_boundary_cores_are_idle_state(case):
     n, r, d = case
-    q, m = witness_q(n, r), min(n, r)
+    omega, q = witness_q(n, r), min(n, r)
     core = witness_tt(n, r, 3).cores[1]
     first, last = witness_tt(n, r, d).cores[0], witness_tt(n, r, d).cores[-1]
-    idle = q  # proof state q + 1
+    idle = omega  # proof state omega + 1
     for i in range(n):
         slice_i = core[:, i, :]
         np.testing.assert_array_equal(first[i, :], slice_i[idle, :])
         np.testing.assert_array_equal(last[:, i], slice_i[:, idle])
-        if i >= m:  # proof index i + 1 > m
+        if i >= q:  # proof index i + 1 > q
             assert not slice_i.any()
-    # equation (5): X(i) = e_{q+1}^T G^(i_1) ... G^(i_d) e_{q+1}, for every multi-index
+    # equation (5): X(i) = e_{omega+1}^T G^(i_1) ... G^(i_d) e_{omega+1}, for every multi-index
     if n ** d <= 5 ** 6:
         x = tt_to_tensor(witness_tt(n, r, d).cores)
         for idx in itertools.product(range(n), repeat=d):
@@ -134,23 +134,23 @@ def test_boundary_cores_are_idle_state(case):
 
 
 # ---------------------------------------------------------------------------------------------
-# Lemma "Forced bond indices" (lem:forced), equation (eq:pairs)
+# Remark "Alkin's bound and the identity block" (rem:alkin): forced bond paths, equation (eq:pairs)
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_forced_bond_indices(case):
     n, r, d = case
-    q = witness_q(n, r)
+    omega = witness_q(n, r)
     tt, first, core, last = _cores(n, r, d)
     x = tt.to_tensor()
-    brute = r ** (d - 1) * q ** d <= 60_000
+    brute = r ** (d - 1) * omega ** d <= 60_000
     all_paths = list(itertools.product(range(r), repeat=d - 1)) if brute else None
-    for idx in itertools.product(range(q), repeat=d):
+    for idx in itertools.product(range(omega), repeat=d):
         paths = _nonzero_paths(first, core, last, idx)
         if brute:  # cross-check the pruned enumeration against all r^(d-1) bond paths
             assert paths == [p for p in all_paths if _path_weight(first, core, last, idx, p) != 0]
         pairs_equal = all(idx[2 * l] == idx[2 * l + 1] for l in range(d // 2))
-        forced = tuple(idx[t] if t % 2 == 0 else q for t in range(d - 1))  # 0-based positions
+        forced = tuple(idx[t] if t % 2 == 0 else omega for t in range(d - 1))  # 0-based positions
         if pairs_equal:
             assert paths == [forced]
             assert _path_weight(first, core, last, idx, forced) == 1.0
@@ -161,69 +161,69 @@ def test_forced_bond_indices(case):
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_mode_index_q_plus_one(case):
-    """lem:boundary (indices > m give zero) and ex:shift (mode index q + 1 breaks the pairing)."""
+    """lem:boundary (indices > q give zero) and rem:alkin (mode index omega + 1 breaks the pairing)."""
     n, r, d = case
-    q, m = witness_q(n, r), min(n, r)
+    omega, q = witness_q(n, r), min(n, r)
     tt, first, core, last = _cores(n, r, d)
     x = tt.to_tensor()
     if n < r:
-        assert m == q == n  # no mode index above q exists; lem:forced covers every entry
+        assert q == omega == n  # no mode index above omega exists; rem:alkin (eq:pairs) covers every entry
         return
-    assert m == q + 1 == r
-    # indices above m vanish (only when n > r)
-    above = np.any(np.indices(x.shape) >= m, axis=0)
+    assert q == omega + 1 == r
+    # indices above q vanish (only when n > r)
+    above = np.any(np.indices(x.shape) >= q, axis=0)
     assert not x[above].any()
-    # with an index q + 1 (array q) at an odd position, non-forced paths of weight 1 exist
+    # with an index omega + 1 (array omega) at an odd position, non-forced paths of weight 1 exist
     if d >= 4:
-        # proof's (q+1, 1, 1, q+1, then equal pairs (1, 1)) -- ex:shift for n = r = 2, d = 4
-        idx = (q, 0, 0, q) + (0,) * (d - 4)
+        # proof's (omega+1, 1, 1, omega+1, then equal pairs (1, 1)) -- rem:alkin for n = r = 2, d = 4
+        idx = (omega, 0, 0, omega) + (0,) * (d - 4)
         paths = _nonzero_paths(first, core, last, idx)
         # 1-based bond positions t = 4 .. d-1: idle again at t = 4, then store / compare
-        shifted = (q, 0, q) + tuple(q if t % 2 == 0 else 0 for t in range(4, d))
+        shifted = (omega, 0, omega) + tuple(omega if t % 2 == 0 else 0 for t in range(4, d))
         assert paths == [shifted]
         assert x[idx] == 1.0
         assert not all(idx[2 * l] == idx[2 * l + 1] for l in range(d // 2))
-        # and it is not of the forced form (bond q + 1 at every even position)
-        assert any(shifted[t] != q for t in range(1, d - 1, 2))
+        # and it is not of the forced form (bond omega + 1 at every even position)
+        assert any(shifted[t] != omega for t in range(1, d - 1, 2))
     if (n, r, d) == (2, 2, 4):
-        # ex:shift verbatim, 1-based: X(2,1,1,2) = 1 via the bond path (2,1,2)
+        # rem:alkin verbatim, 1-based: X(2,1,1,2) = 1 via the bond path (2,1,2)
         assert x[1, 0, 0, 1] == 1.0
         assert _nonzero_paths(first, core, last, (1, 0, 0, 1)) == [(1, 0, 1)]
 
 
 # ---------------------------------------------------------------------------------------------
-# prop:identity (identity block of size q^(d/2)) and prop:triangular (unitriangular block of
-# size m^(d/2), m = min(n, r); rank of the witness unfolding exactly min(n, r)^(d/2))
+# rem:alkin (identity block of size omega^(d/2)) and prop:triangular (unitriangular block of
+# size q^(d/2), q = min(n, r); rank of the witness unfolding exactly min(n, r)^(d/2))
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_identity_block(case):
     n, r, d = case
-    q, k = witness_q(n, r), d // 2
+    omega, k = witness_q(n, r), d // 2
     unf = witness_tt(n, r, d).odd_even_unfolding()
     assert unf.shape == (n ** k, n ** k)
-    np.testing.assert_array_equal(_block(unf, q, k), np.eye(q ** k))
+    np.testing.assert_array_equal(_block(unf, omega, k), np.eye(omega ** k))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_unitriangular_block_and_rank(case):
     n, r, d = case
-    q, m, k = witness_q(n, r), min(n, r), d // 2
+    omega, q, k = witness_q(n, r), min(n, r), d // 2
     unf = witness_tt(n, r, d).odd_even_unfolding()
-    block = _block(unf, m, k)
-    np.testing.assert_array_equal(np.diag(block), np.ones(m ** k))
+    block = _block(unf, q, k)
+    np.testing.assert_array_equal(np.diag(block), np.ones(q ** k))
     assert not np.triu(block, 1).any()  # T(a, b) != 0, a != b  =>  b <_lex a
-    if m == q:
-        np.testing.assert_array_equal(block, np.eye(m ** k))
+    if q == omega:
+        np.testing.assert_array_equal(block, np.eye(q ** k))
     elif d >= 4:
         assert np.tril(block, -1).any()  # n >= r: genuinely below-diagonal entries
-    # rows / columns outside [m]^k vanish, so rank = m^k exactly (= min(n, r)^(d/2))
+    # rows / columns outside [q]^k vanish, so rank = q^k exactly (= min(n, r)^(d/2))
     outside = np.ones(n ** k, dtype=bool)
     outside[[int(np.ravel_multi_index(t, (n,) * k))
-             for t in itertools.product(range(m), repeat=k)]] = False
+             for t in itertools.product(range(q), repeat=k)]] = False
     assert not unf[outside, :].any() and not unf[:, outside].any()
     if unf.shape[0] <= 1024:
-        assert np.linalg.matrix_rank(unf) == m ** k == min(n, r) ** k
+        assert np.linalg.matrix_rank(unf) == q ** k == min(n, r) ** k
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_open_regime_rank_is_a_subspace_question():
 
 
 def test_certified_json_respects_min_cut_and_has_n_above_r_squared():
-    """The certificates quoted in Section 5: below the bound of prop:mincut-oe, equal to it."""
+    """The random-draw certificates of docs/certified_cases.md: below the bound of prop:mincut-oe, equal to it."""
     json_path = ROOT / "results" / "rank" / "generic_unfolding_ranks.json"
     if not json_path.exists():
         pytest.skip(f"{json_path.relative_to(ROOT)} not present")
@@ -444,22 +444,22 @@ ODD_CASES = [(n, r, d) for d in (3, 5, 7) for (n, r) in PAIRS]
 
 @pytest.mark.parametrize("case", ODD_CASES, ids=_case_id)
 def test_odd_order_witness_block_and_rank(case):
-    """prop:odd-block: X(i_1..i_2k, 1) = X*_2k(i_1..i_2k); the block on rows (a, 1) is T; rank m^k."""
+    """prop:odd-block: X(i_1..i_2k, 1) = X*_2k(i_1..i_2k); the block on rows (a, 1) is T; rank q^k."""
     n, r, d = case
-    k, m = d // 2, min(n, r)
+    k, q = d // 2, min(n, r)
     x = weight_tied_witness_tt(n, r, d).to_tensor()
     even = witness_tt(n, r, d - 1).to_tensor()
     np.testing.assert_array_equal(x[..., 0], even)  # last mode index 1 (array 0)
     unf = odd_even_unfolding(x)
     assert unf.shape == (n ** (k + 1), n ** k)
-    rows = [int(np.ravel_multi_index(a + (0,), (n,) * (k + 1))) for a in itertools.product(range(m), repeat=k)]
-    cols = [int(np.ravel_multi_index(b, (n,) * k)) for b in itertools.product(range(m), repeat=k)]
+    rows = [int(np.ravel_multi_index(a + (0,), (n,) * (k + 1))) for a in itertools.product(range(q), repeat=k)]
+    cols = [int(np.ravel_multi_index(b, (n,) * k)) for b in itertools.product(range(q), repeat=k)]
     block = unf[np.ix_(rows, cols)]
-    np.testing.assert_array_equal(block, _block(odd_even_unfolding(even), m, k))
-    np.testing.assert_array_equal(np.diag(block), np.ones(m ** k))
+    np.testing.assert_array_equal(block, _block(odd_even_unfolding(even), q, k))
+    np.testing.assert_array_equal(np.diag(block), np.ones(q ** k))
     assert not np.triu(block, 1).any()
-    assert gf_p_rank(unf.astype(np.int64), 2_147_483_647) == m ** k
-    assert np.linalg.matrix_rank(unf) == m ** k
+    assert gf_p_rank(unf.astype(np.int64), 2_147_483_647) == q ** k
+    assert np.linalg.matrix_rank(unf) == q ** k
 
 
 TIED_RANK_CASES = [(n, r, d) for d in (2, 3, 4, 5, 6, 7, 8)
@@ -488,7 +488,7 @@ def test_weight_tied_witness_torch_matches_numpy():
 # ---------------------------------------------------------------------------------------------
 
 def test_border_rank_example_w_tensor():
-    """lem:border and the remark in thm:main: W is a limit of CP-rank-2 tensors, unfolding ranks 2."""
+    """lem:border and the tensor W of thm:strong: W is a limit of CP-rank-2 tensors, unfolding ranks 2."""
     e1, e2 = np.eye(2)
     outer = lambda a, b, c: np.einsum("i,j,k->ijk", a, b, c)  # noqa: E731
     w = outer(e1, e1, e2) + outer(e1, e2, e1) + outer(e2, e1, e1)
@@ -588,9 +588,9 @@ def test_pdf_builds_and_is_up_to_date():
 
 
 def test_certified_table_is_up_to_date():
-    """paper/generated/certified_cases.tex is what scripts/certified_table.py writes from the JSON."""
+    """docs/certified_cases.md is what scripts/certified_table.py writes from the JSON."""
     json_path = ROOT / "results" / "rank" / "generic_unfolding_ranks.json"
-    table = ROOT / "paper" / "generated" / "certified_cases.tex"
+    table = ROOT / "docs" / "certified_cases.md"
     if not json_path.exists():
         pytest.skip(f"{json_path.relative_to(ROOT)} not present")
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "certified_table.py"),
@@ -598,5 +598,4 @@ def test_certified_table_is_up_to_date():
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert table.read_text() == result.stdout, (
-        "paper/generated/certified_cases.tex is stale: run scripts/certified_table.py, "
-        "then scripts/build_pdf.sh")
+        "docs/certified_cases.md is stale: run scripts/certified_table.py")

@@ -322,9 +322,10 @@ def min_cut_bound(n: int, r: int, d: int):
     unfolding then factors through the cut edges -- a physical leg (size ``n``) of a core placed
     on the other side than its mode, a bond (size ``r``) between cores on different sides -- so
     its rank is at most the product of their sizes. The minimum over all ``2^d`` placements is
-    found by dynamic programming along the chain. It is ``<= min(n^(d/2), r n^(d/2-1), r^(d-1))``
-    (every core on its own side: all ``d - 1`` bonds cut; all on the row side; all on the row side
-    but the first core: ``lem:upper`` of the PDF). ``None`` for odd ``d``.
+    found by dynamic programming along the chain. It equals ``min(n^(d/2), r n^(d/2-1), r^(d-1))``:
+    every core on its own side (all ``d - 1`` bonds cut), all cores on the row side, and all on the
+    row side but the last core give the three values, and no cut is smaller (Lemma ``lem:mincut``
+    and Proposition ``prop:mincut-oe`` of the PDF). ``None`` for odd ``d``.
     """
     for name, v in (("n", n), ("r", r), ("d", d)):
         if int(v) < 1:
