@@ -1,9 +1,9 @@
-"""A short demo of the main theorem (Theorem 7 of the PDF): ``python -m tt_rnn.demo``.
+"""A short demo of the main theorem (Theorem 6 of the PDF): ``python -m tt_rnn.demo``.
 
 Builds random shared-core TT tensors (points of M^eq_{n,r}) and prints the rank of their
 odd/even unfolding, a lower bound on the CP rank, beside two proven bounds for almost every
-point: Alkin's bound ``min(n, r - 1)^{d/2}`` (Theorem 6 of the PDF) and the main theorem's bound
-``min(n, r)^{d/2}`` (Theorem 7 of the PDF). The last column checks the main theorem's bound.
+point: Alkin's bound ``min(n, r - 1)^{d/2}`` (Remark 22 of the PDF) and the main theorem's bound
+``min(n, r)^{d/2}`` (Theorem 6 of the PDF). The last column checks the main theorem's bound.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from .tt import odd_even_unfolding, random_tt, witness_q
 
-HEADER = ("n", "r", "d", "unfolding rank", "Alkin min(n,r-1)^(d/2)", "Thm 7 min(n,r)^(d/2)", ">= Thm 7")
+HEADER = ("n", "r", "d", "unfolding rank", "Alkin min(n,r-1)^(d/2)", "Thm 6 min(n,r)^(d/2)", ">= Thm 6")
 
 
 def main(argv=None) -> None:

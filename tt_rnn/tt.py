@@ -342,7 +342,7 @@ def shared_core_tt(first, core, last, d: int) -> TensorTrain:
 # ---------------------------------------------------------------------------------------------
 
 def witness_q(n: int, r: int) -> int:
-    """``q = min(n, r - 1)``, the base of Alkin's bound ``q^{d/2}`` (Theorem 6 of the PDF); needs ``n >= 1``, ``r >= 2``."""
+    """``q = min(n, r - 1)``, the base of Alkin's bound ``q^{d/2}`` (Remark 22 of the PDF); needs ``n >= 1``, ``r >= 2``."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got n = {n}")
     if r < 2:

@@ -188,7 +188,7 @@ def _generic_markdown(records: list) -> str:
     pairs = sorted({k[:2] for k in best})
     lines = ["Certified (exact, GF(p)) rank of the odd/even unfolding of random integer points of "
              "M^eq_{n,r} (shared inner core), maximum over seeds, as `certified / proven / "
-             "min-cut`: proven = min(n, r)^{d/2} (Theorem 7 of the PDF, a lower bound for almost "
+             "min-cut`: proven = min(n, r)^{d/2} (Theorem 6 of the PDF, a lower bound for almost "
              "every point), min-cut = min(n^{d/2}, r n^{d/2-1}, r^{d-1}) (an upper bound for every "
              "point). Certified = min-cut means the generic unfolding rank is determined. `*` marks "
              "a case where independent cores reach a different rank. These are unfolding ranks, "
