@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -147,6 +148,27 @@ def find_notebooks(root=".") -> list[Path]:
     return found
 
 
+@contextlib.contextmanager
+def _kernel_log(log: Path):
+    """Send what the kernel process writes to stderr (ipykernel's start-up and shutdown notices)
+    to ``log``; when the notebook fails, its last lines are shown with the error."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "w") as fh:
+        os.dup2(fh.fileno(), 2)  # the kernel is a child process: it inherits file descriptor 2
+    try:
+        yield
+    except BaseException:
+        os.dup2(saved, 2)
+        tail = log.read_text().strip().splitlines()[-10:]
+        if tail:
+            print("kernel log:\n" + "\n".join(tail), file=sys.stderr)
+        raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_notebook(path, output, quick: bool = True, timeout: int = 1800, parameters: dict | None = None) -> float:
     """Execute ``path`` into ``output`` with ``QUICK = quick``; return the wall time in seconds.
 
@@ -160,9 +182,10 @@ def run_notebook(path, output, quick: bool = True, timeout: int = 1800, paramete
     os.environ["TMPDIR"] = scratch  # the kernel is a child process: it inherits this
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(output), parameters={"QUICK": quick, **(parameters or {})},
-                                   cwd=str(path.parent.resolve()), kernel_name="python3",
-                                   execution_timeout=timeout, progress_bar=False)
+        with _kernel_log(Path(scratch) / "kernel.log"):
+            papermill.execute_notebook(str(path), str(output), parameters={"QUICK": quick, **(parameters or {})},
+                                       cwd=str(path.parent.resolve()), kernel_name="python3",
+                                       execution_timeout=timeout, progress_bar=False)
     finally:
         if saved is None:
             os.environ.pop("TMPDIR", None)
