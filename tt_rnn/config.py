@@ -75,6 +75,8 @@ class TrainConfig:
     weight_decay: float = 0.0           # > 0: AdamW (decoupled)
     grad_clip: float | None = None      # clip the gradient norm
     label_smoothing: float = 0.0
+    patience: int | None = None         # early stopping: stop after this many epochs without a new best val_acc
+    save_predictions: bool = False      # store the test predictions of the epoch validation chose
     # execution
     seed: int = 0
     device: str = "auto"                # "auto" | "cpu" | "cuda" | "cuda:1" ...
@@ -101,10 +103,10 @@ class TrainConfig:
                 raise ValueError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         at_least = {"rank": 1, "m": 1, "patch_size": 1, "hidden": 1, "epochs": 1, "batch_size": 1,
                     "eval_batch_size": 1, "shift": 0, "val_size": 0, "train_subset": 1, "test_subset": 1,
-                    "num_threads": 1}
+                    "num_threads": 1, "patience": 1}
         for name, low in at_least.items():
             value = getattr(self, name)
-            if value is None and name in ("train_subset", "test_subset", "num_threads"):
+            if value is None and name in ("train_subset", "test_subset", "num_threads", "patience"):
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} = {value!r}: must be an integer >= {low}")
@@ -121,6 +123,8 @@ class TrainConfig:
         for name in ("warmup_epochs", "weight_decay", "init_noise"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 0")
+        if self.patience is not None and not self.val_size:
+            raise ValueError(f"patience = {self.patience}: early stopping reads the validation split; set val_size > 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip = {self.grad_clip!r}: must be > 0 (or None for no clipping)")
         return self
@@ -159,6 +163,8 @@ FIELD_HELP = {
     "weight_decay": "decoupled weight decay (> 0 switches Adam to AdamW)",
     "grad_clip": "clip the gradient norm to this value (default: no clipping)",
     "label_smoothing": "label smoothing of the cross-entropy loss",
+    "patience": "stop when validation accuracy has not improved for this many epochs (needs --val-size)",
+    "save_predictions": "store every test image's predicted class at the epoch validation chose (paired tests)",
     "seed": "seed of the initialisation, minibatch order and augmentation",
     "device": "device to train on: auto (CUDA when available), cpu, cuda, cuda:1, ...",
     "amp": "bfloat16 autocast (CUDA only)",
@@ -250,7 +256,7 @@ RUN_ONLY_FIELDS = frozenset({"data_dir", "cache_dir", "download", "results_path"
 RESUMABLE_CHANGES = RUN_ONLY_FIELDS | {"epochs"}
 # Values of config fields added after some results files were written (absent there = this value).
 LEGACY_DEFAULTS = {"xi": "product", "val_size": 0, "split_seed": 0, "init": "random", "constant_feature": False,
-                   "init_noise": 1.0}
+                   "init_noise": 1.0, "patience": None, "save_predictions": False}
 
 
 def experiment_fields(config) -> dict:

@@ -195,16 +195,17 @@ def _make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean, std,
-             batch_size: int = 1000, device=None, amp: bool = False) -> dict:
+             batch_size: int = 1000, device=None, amp: bool = False, predictions: bool = False) -> dict:
     """Mean cross-entropy and accuracy of ``model`` (in eval mode) on uint8 ``images``.
 
-    Returns ``{"loss": float, "acc": float, "n": int, "correct": int}``. The model's training
-    mode is restored afterwards.
+    Returns ``{"loss": float, "acc": float, "n": int, "correct": int}``, and with ``predictions``
+    the predicted class of every image (``"predicted"``, a list). The model's training mode is
+    restored afterwards.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total_loss, correct, n = 0.0, 0, len(labels)
+    total_loss, correct, n, predicted = 0.0, 0, len(labels), []
     try:
         for start in range(0, n, batch_size):
             x = normalize(images[start:start + batch_size].to(device), mean, std)
@@ -215,9 +216,11 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, me
             logits = logits.float()
             total_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
+            predicted += logits.argmax(1).tolist() if predictions else []
     finally:
         model.train(was_training)
-    return {"loss": total_loss / n, "acc": correct / n, "n": n, "correct": correct}
+    out = {"loss": total_loss / n, "acc": correct / n, "n": n, "correct": correct}
+    return {**out, "predicted": predicted} if predictions else out
 
 
 # ----------------------------------------------------------------------------- run state
@@ -378,6 +381,45 @@ class _Run:
         }
         self.results["dataset"].pop("cache", None)
 
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch of the highest validation accuracy so far (the first, on ties); None without validation."""
+        scored = [h for h in self.history if h.get("val_acc") is not None]
+        return max(scored, key=lambda h: h["val_acc"])["epoch"] if scored else None
+
+    def remaining_epochs(self) -> range:
+        """The epochs still to train: none once early stopping has ended the run."""
+        last = self.history[-1]["epoch"] if self.history else 0
+        return range(self.start_epoch, self.config.epochs + 1) if not self.stops_after(last) else range(0)
+
+    def stops_after(self, epoch: int) -> bool:
+        """Whether the run ends after ``epoch`` (the last epoch, or ``patience`` epochs without a new best)."""
+        best, patience = self.best_epoch, self.config.patience
+        return epoch >= self.config.epochs or (patience is not None and best is not None and epoch - best >= patience)
+
+    def note_best(self, epoch: int) -> None:
+        """Keep the weights of the best validation epoch (``best.pt``) when they will be needed."""
+        if (self.config.patience or self.config.save_predictions) and self.best_epoch == epoch:
+            state = {"epoch": epoch, "model": self.model.state_dict()}
+            atomic_write(self.ckpt_path.with_name("best.pt"), lambda fh: torch.save(state, fh))
+
+    def finish(self) -> None:
+        """Record the run as completed, with the epoch validation chose and (if asked) its test predictions."""
+        best = self.best_epoch
+        chosen = best if best is not None else (self.history[-1]["epoch"] if self.history else None)
+        last = self.history[-1]["epoch"] if self.history else 0
+        self.results.update(best_epoch=best, stopped_early=0 < last < self.config.epochs,
+                            chosen=next((h for h in self.history if h["epoch"] == chosen), None))
+        if self.config.save_predictions and self.config.evaluate_test and chosen is not None:
+            best_file = self.ckpt_path.with_name("best.pt")
+            if best is not None and best_file.is_file():
+                self.model.load_state_dict(torch.load(best_file, map_location=self.device, weights_only=True)["model"])
+            ev = evaluate(self.model, self.data.test_images, self.data.test_labels, mean=self.data.mean,
+                          std=self.data.std, batch_size=self.config.eval_batch_size, device=self.device,
+                          amp=self.amp, predictions=True)
+            self.results["test_predictions"] = {"epoch": chosen, "acc": ev["acc"], "predicted": ev["predicted"]}
+        self.record("completed")
+
     def checkpoint(self, epoch: int) -> None:
         _save_checkpoint(self.ckpt_path, self.model, self.optimizer, self.scheduler, self.rngs, epoch,
                          self.history, self.wall, self.config)
@@ -469,6 +511,11 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
     that started the run, stored in the results (default: the equivalent ``python -m
     tt_rnn.train`` line). Keyword ``overrides`` replace config fields.
 
+    ``patience``: stop after that many epochs without a new best validation accuracy;
+    ``save_predictions``: store the test predictions of the epoch validation chose (the returned
+    model then holds that epoch's weights). The results record ``best_epoch`` and ``chosen`` (the
+    history entry of the epoch validation chose; the last epoch without validation).
+
     Raises :class:`CheckpointMismatchError` when ``resume`` finds a checkpoint of another
     configuration, :class:`~tt_rnn.runfiles.RunLockedError` when another process writes the same
     results file, :class:`RunInterrupted` on Ctrl-C (status ``interrupted``, the checkpoint kept)
@@ -483,7 +530,7 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
         bar = _progress(config)
         # ---- loop
         try:
-            for epoch in bar(range(run.start_epoch, config.epochs + 1), desc=run_name(config), unit="epoch"):
+            for epoch in bar(run.remaining_epochs(), desc=run_name(config), unit="epoch"):
                 t0 = time.perf_counter()
                 entry = run.train_epoch(epoch, bar)
                 entry.update(run.evaluate_splits())
@@ -492,10 +539,13 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
                 entry.update(lr=run.scheduler.get_last_lr()[0], epoch_time_s=epoch_time)
                 # ---- record
                 run.history.append(entry)
+                run.note_best(epoch)
                 run.checkpoint(epoch)
-                run.record("running" if epoch < config.epochs else "completed")
+                run.finish() if run.stops_after(epoch) else run.record("running")
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, run.model, entry)
+                if run.stops_after(epoch):
+                    break
         except KeyboardInterrupt:
             raise run.interrupted() from None
         except SystemExit:  # submitit's requeue on preemption exits the process: the checkpoint stays
@@ -506,8 +556,8 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
         except Exception as exc:
             run.failed(exc)
             raise
-        if run.start_epoch > config.epochs:  # resumed a finished run
-            run.record("completed")
+        if not run.remaining_epochs() and run.results["status"] != "completed":  # resumed a finished run
+            run.finish()
     return run.results, run.model
 
 
