@@ -7,7 +7,7 @@ import torch
 
 from tt_rnn.features import FEATURE_MAPS, make_feature_map
 
-KW = {"linear": {}, "conv": {"hidden": 8}, "mlp": {"hidden": 8}}
+KW = {"linear": {}, "conv": {"hidden": 8}, "mlp": {"hidden": 8}, "cnn": {"hidden": 4}}
 
 
 @pytest.mark.parametrize("kind", sorted(FEATURE_MAPS))

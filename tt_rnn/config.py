@@ -112,6 +112,9 @@ class TrainConfig:
                 raise ValueError(f"{name} = {value!r}: must be an integer >= {low}")
         if not self.lr > 0:
             raise ValueError(f"lr = {self.lr!r}: must be > 0")
+        if self.init == "identity" and self.model == "pool-linear":
+            raise ValueError("init = 'identity' is an initialisation of the tensor networks; the pool-linear "
+                             "baseline takes init = 'random'")
         if self.init == "identity" and not self.constant_feature:
             raise ValueError("init = 'identity' reads the constant feature f[m-1] = 1: set constant_feature "
                              "= True (--constant-feature), or use init = 'random'")
@@ -143,12 +146,13 @@ FIELD_HELP = {
     "test_subset": "evaluate on this many randomly chosen test images",
     "augment": "data augmentation of training batches",
     "shift": "largest shift in pixels (shift) or crop padding (crop-flip)",
-    "model": "score network: shallow CP, TT with distinct cores, TT with one shared core (an RNN), or HT",
+    "model": "score network: shallow CP, TT with distinct cores, TT with one shared core (an RNN), HT, or the "
+             "pool-linear baseline (average of the patch features, then a linear classifier)",
     "xi": "generalized product of the network (product: multiplicative; rectifier: max(x, y, 0))",
     "rank": "rank of the network (CP rank, TT rank or HT rank)",
     "m": "number of features per patch (the mode size of the coefficient tensor)",
     "patch_size": "side of the square patches an image is cut into (d = number of patches)",
-    "features": "per-patch feature map",
+    "features": "per-patch feature map (cnn with --patch-size equal to the image size: a standard CNN)",
     "hidden": "hidden width of the conv and mlp feature maps",
     "dropout": "dropout probability on the patch features",
     "product": "how TT cores are contracted (auto: sequential on CPU, tree on CUDA)",

@@ -70,6 +70,7 @@ __all__ = [
     "make_network",
     "count_parameters",
     "check_features",
+    "PoolLinearNetwork",
     "NETWORK_KINDS",
     "XI_KINDS",
     "xi_function",
@@ -138,12 +139,12 @@ def check_features(features, d: int, m: int, check_finite: bool = True) -> None:
         raise ValueError(f"features contain {bad} non-finite (NaN or Inf) entries")
 
 
-def _check_sizes(**sizes) -> None:
+def _check_sizes(min_d: int = 2, **sizes) -> None:
     for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"{name} must be an int, got {value!r}")
     for name, value in sizes.items():
-        minimum = 2 if name == "d" else 1
+        minimum = min_d if name == "d" else 1
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {name} = {value}")
 
@@ -186,9 +187,11 @@ def _shrink(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class ScoreNetwork(nn.Module):
     """Base class: ``d`` inputs of size ``m`` -> ``num_classes`` rescaled scores (see module docs)."""
 
+    ONE_INPUT_OK = False  # the tensor networks need d >= 2 inputs; the pool-linear baseline takes 1
+
     def __init__(self, d: int, m: int, num_classes: int, xi: str = "product"):
         super().__init__()
-        _check_sizes(d=d, m=m, num_classes=num_classes)
+        _check_sizes(d=d, m=m, num_classes=num_classes, min_d=1 if self.ONE_INPUT_OK else 2)
         self.d, self.m, self.num_classes = d, m, num_classes
         self.xi = _check_xi(xi)
         self.check_finite = True
@@ -550,11 +553,39 @@ class ScoreClassifier(nn.Module):
         return self.network(self.feature_map(images), return_log_scale=return_log_scale)
 
 
-NETWORK_KINDS = ("cp", "tt", "tt-shared", "ht")
+class PoolLinearNetwork(ScoreNetwork):
+    """Baseline without multiplicative interactions: ``h_y = <w_y, (1/d) sum_t f(x_t)> + b_y``.
+
+    Average pooling of the patch features and a linear classifier: what the same feature map
+    achieves when the patches only add up. (With a constant feature, its coefficient tensor is a
+    sum of ``d`` rank-one terms: it is the degree-one part of every score function above.)
+    ``rank`` is accepted for a uniform signature and not used; ``d = 1`` is allowed (a standard
+    CNN on the whole image, :class:`tt_rnn.features.CNNFeatures`, followed by a linear layer).
+    """
+
+    ONE_INPUT_OK = True
+
+    def __init__(self, d: int, m: int, rank: int, num_classes: int, *, xi: str = "product", device=None, dtype=None):
+        super().__init__(d, m, num_classes, xi)
+        if self.xi != "product":
+            raise ValueError(f"xi = {xi!r}: the pool-linear baseline has no generalized product; use xi = 'product'")
+        self.rank = rank
+        self.linear = nn.Linear(m, num_classes, device=device, dtype=dtype)
+
+    def _forward(self, features):
+        return self.linear(features.mean(dim=1)), features.new_zeros(features.shape[0])
+
+    def _coefficient_tensor(self):
+        raise ValueError("the pool-linear baseline is affine in the features, not multilinear: it has no "
+                         "coefficient tensor of order d")
+
+
+NETWORK_KINDS = ("cp", "tt", "tt-shared", "ht", "pool-linear")
 
 
 def make_network(kind: str, d: int, m: int, rank: int, num_classes: int, **kwargs) -> ScoreNetwork:
-    """Build a network by name: ``"cp"``, ``"tt"`` (distinct cores), ``"tt-shared"``, ``"ht"``.
+    """Build a network by name: ``"cp"``, ``"tt"`` (distinct cores), ``"tt-shared"``, ``"ht"``, or the
+    baseline ``"pool-linear"`` (:class:`PoolLinearNetwork`).
 
     Keyword arguments go to the class, e.g. ``xi="rectifier"`` (one of :data:`XI_KINDS`).
     """
@@ -566,4 +597,6 @@ def make_network(kind: str, d: int, m: int, rank: int, num_classes: int, **kwarg
         return TTNetwork(d, m, rank, num_classes, shared=True, **kwargs)
     if kind == "ht":
         return HTNetwork(d, m, rank, num_classes, **kwargs)
+    if kind == "pool-linear":
+        return PoolLinearNetwork(d, m, rank, num_classes, **kwargs)
     raise ValueError(f"unknown network kind {kind!r}; choose one of {NETWORK_KINDS}")

@@ -85,7 +85,8 @@ from .runfiles import (ResultsFileError, RunLock, atomic_write, cpu_name, portab
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "RunInterrupted", "CheckpointMismatchError", "train", "evaluate",
            "build_model", "run_name", "results_path", "checkpoint_path", "validation_split", "resolve_device",
-           "config_to_cli", "load_checkpoint", "destination", "AUGMENTATIONS", "SCHEDULES", "PRODUCTS", "main"]
+           "config_to_cli", "load_checkpoint", "destination", "parameter_count", "rank_for_parameters",
+           "AUGMENTATIONS", "SCHEDULES", "PRODUCTS", "main"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -163,6 +164,32 @@ def build_model(config: TrainConfig, in_channels: int, num_classes: int, image_s
                    generator=torch.Generator().manual_seed(config.seed))
     model = ScoreClassifier(fmap, net)
     return model.to(device) if device is not None else model
+
+
+# channels, classes and image size of each data set (for counting parameters without the data)
+DATASET_SHAPES = {"mnist": (1, 10, (28, 28)), "cifar10": (3, 10, (32, 32))}
+
+
+def parameter_count(config: TrainConfig) -> int:
+    """Parameters of the model ``config`` builds (feature map and network), counted without
+    allocating them (on PyTorch's meta device)."""
+    channels, classes, size = DATASET_SHAPES[config.dataset]
+    with torch.device("meta"):  # shapes only: a rank-4096 TT costs nothing to count
+        model = build_model(config.replace(init="random", device="cpu"), channels, classes, size)
+    return count_parameters(model)
+
+
+def rank_for_parameters(config: TrainConfig, target: int, max_rank: int = 4096) -> int:
+    """The rank at which ``config``'s model has the parameter count closest to ``target`` (the
+    smaller rank on a tie): formats compared at equal parameters rather than equal rank."""
+    if target < 1:
+        raise ValueError(f"target = {target!r}: must be a positive number of parameters")
+    low, high = 1, max_rank
+    while low < high:  # the first rank with at least target parameters (counts grow with the rank)
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if parameter_count(config.replace(rank=mid)) < target else (low, mid)
+    candidates = [r for r in (low - 1, low) if r >= 1]
+    return min(candidates, key=lambda r: (abs(parameter_count(config.replace(rank=r)) - target), r))
 
 
 def _make_optimizer(config: TrainConfig, model: nn.Module):
