@@ -148,21 +148,19 @@ class PatchMLPFeatures(nn.Module):
         return _append_constant(out) if self.constant_feature else out
 
 
-class CNNFeatures(nn.Module):
+class CNNFeatures(ConvPatchFeatures):
     """A small standard CNN on each ``k x k`` patch: with ``k`` = the image size (``d = 1``) it is
     an ordinary CNN on the whole image, the baseline the tensor networks are compared with.
 
     Three blocks ``[3 x 3 conv, BatchNorm, ReLU] x 2`` of ``hidden``, ``2 hidden`` and ``4 hidden``
     channels, 2 x 2 max pooling after the first two, global average pooling, then
-    ``Linear(4 hidden, m)`` and ReLU.
+    ``Linear(4 hidden, m)`` and ReLU (the patch handling of :class:`ConvPatchFeatures`).
     """
 
     def __init__(self, patch_size: int, in_channels: int, m: int, *, hidden: int = 32,
                  dropout: float = 0.0, constant_feature: bool = False):
-        super().__init__()
-        self.patch_size, self.in_channels, self.m = patch_size, in_channels, m
-        self.constant_feature = bool(constant_feature)
-        n = _learned_size(m, self.constant_feature)
+        super().__init__(patch_size, in_channels, m, hidden=hidden, dropout=dropout,
+                         constant_feature=constant_feature)
         layers, width = [], in_channels
         for block, out in enumerate((hidden, 2 * hidden, 4 * hidden)):
             for _ in range(2):
@@ -170,17 +168,8 @@ class CNNFeatures(nn.Module):
                 width = out
             if block < 2:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
+        n = _learned_size(m, self.constant_feature)
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n), nn.ReLU())
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        _check_images(images, self.patch_size, self.in_channels)
-        b, c = images.shape[:2]
-        k = self.patch_size
-        patches = extract_patches(images, k)  # (B, d, C k k)
-        d = patches.shape[1]
-        out = self.dropout(self.body(patches.reshape(b * d, c, k, k)).view(b, d, -1))
-        return _append_constant(out) if self.constant_feature else out
 
 
 FEATURE_MAPS = {"linear": LinearReLUFeatures, "conv": ConvPatchFeatures, "mlp": PatchMLPFeatures,

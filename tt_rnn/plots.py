@@ -32,22 +32,26 @@ def _mean_std(values):
     return mean, std
 
 
-def accuracy_vs_rank(runs: list[dict], title: str = "", epoch: int | str = -1):
-    """Two panels: test accuracy against rank, and against the tensor network's parameters (one line
-    per format; with several seeds the mean, and the sample std as error bars). ``epoch``: which
-    epoch of each run (:func:`tt_rnn.tables.history_entry`; ``"best-val"`` early stopping)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+def _per_format(runs: list[dict], epoch):
+    """``(model, ranks, [(mean, std)], network parameters)`` per format, over the seeds of each rank."""
     runs = [r for r in runs if r["history"]]
     for model in MODEL_ORDER:
         by_rank: dict = {}
         for r in runs:
             if r["config"]["model"] == model:
                 by_rank.setdefault(r["config"]["rank"], []).append(r)
-        if not by_rank:
-            continue
-        ranks = sorted(by_rank)
-        stats = [_mean_std([_final(r, epoch=epoch) for r in by_rank[k]]) for k in ranks]
-        params = [by_rank[k][0]["params_network"] for k in ranks]
+        if by_rank:
+            ranks = sorted(by_rank)
+            yield (model, ranks, [_mean_std([_final(r, epoch=epoch) for r in by_rank[k]]) for k in ranks],
+                   [by_rank[k][0]["params_network"] for k in ranks])
+
+
+def accuracy_vs_rank(runs: list[dict], title: str = "", epoch: int | str = -1):
+    """Two panels: test accuracy against rank, and against the tensor network's parameters (one line
+    per format; with several seeds the mean, and the sample std as error bars). ``epoch``: which
+    epoch of each run (:func:`tt_rnn.tables.history_entry`; ``"best-val"`` early stopping)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for model, ranks, stats, params in _per_format(runs, epoch):
         for ax, x in zip(axes, (ranks, params)):
             ax.errorbar(x, [m for m, _ in stats], yerr=[s for _, s in stats], fmt="o-", capsize=3,
                         label=MODEL_NAMES[model])
@@ -96,17 +100,8 @@ def accuracy_vs_parameters(ax, runs: list[dict], title: str = "", epoch: int | s
     """On ``ax``: test accuracy against the tensor network's parameter count, one line per format,
     points labelled with the rank; with several seeds the mean and the sample std as error bars.
     Only completed runs of rank ``>= min_rank`` are drawn."""
-    runs = [r for r in runs if r["history"] and r.get("status") == "completed" and r["config"]["rank"] >= min_rank]
-    for model in MODEL_ORDER:
-        by_rank: dict = {}
-        for r in runs:
-            if r["config"]["model"] == model:
-                by_rank.setdefault(r["config"]["rank"], []).append(r)
-        if not by_rank:
-            continue
-        ranks = sorted(by_rank)
-        stats = [_mean_std([_final(r, epoch=epoch) for r in by_rank[k]]) for k in ranks]
-        params = [by_rank[k][0]["params_network"] for k in ranks]
+    runs = [r for r in runs if r.get("status") == "completed" and r["config"]["rank"] >= min_rank]
+    for model, ranks, stats, params in _per_format(runs, epoch):
         line = ax.errorbar(params, [m for m, _ in stats], yerr=[s for _, s in stats], fmt="o-", capsize=3,
                            ms=4, label=MODEL_NAMES[model])
         for k, x, (y, _) in zip(ranks, params, stats):
