@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..tt import random_tt
-from .bracket import cp_rank_bracket
+from .bracket import UPPER_NUMERICAL, cp_rank_bracket
 from .constants import DEFAULT_FIT_TOL
 from .gfp import min_cut_bound, proven_bound
 from .witness import WitnessError, load_witness, save_witness, verify_witness
@@ -85,7 +85,9 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
     strategy, limit = table_strategy(d)
     if time_limit is None or time_limit >= 0:
         limit = time_limit
-    b = cp_rank_bracket(x, seed=seed, strategy=strategy, time_limit=limit)
+    # a zero budget means: no fresh search (the stored witness alone gives the upper end)
+    b = cp_rank_bracket(x, seed=seed, strategy=strategy, time_limit=limit or None,
+                        fit=limit != 0)
     row = dict(d=d, n=2, r=3, shared=True, seed=seed, integer_range=3,
                earlier_estimate=EARLIER_ESTIMATES.get(d), earlier_bound=EARLIER_BOUNDS.get(d))
     row.update(b.to_dict())
@@ -99,9 +101,9 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
             raise WitnessError(f"{path}: witness is for d={stored.d}, seed={stored.seed}")
     if stored is not None and stored.rank < row["upper"] and stored.rank >= row["lower"]:
         row.update(upper=stored.rank, upper_error=stored.recomputed_error,
-                   upper_method="exact fit (ALS + Levenberg-Marquardt)", upper_certified=False,
+                   upper_method=UPPER_NUMERICAL, upper_certified=False,
                    upper_source="stored witness (verified)")
-        row["determined"] = row["lower"] == row["upper"]
+        row["determined"] = False       # a float witness is evidence, not a certificate
     if b.factors is not None and write_witness and path is not None and (
             stored is None or b.upper < stored.rank):
         save_witness(path, cores=tt.cores, factors=b.factors,
