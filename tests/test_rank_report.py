@@ -45,7 +45,9 @@ def test_table_json_and_markdown(tmp_path):
     saved = json.loads((folder / "n2_r3_table.json").read_text())
     assert [r["d"] for r in saved["rows"]] == [2, 3, 5] == [r["d"] for r in payload["rows"]]
     d5 = saved["rows"][2]
-    assert d5["lower_field"] == "real" and d5["lower_complex"] == 4 and d5["lower"] == 5
+    # the pencil-uniqueness certificate lifts the complex lower end from 4 to 5 (issue 23)
+    assert d5["lower_field"] == "complex" and d5["lower_complex"] == 5 and d5["lower"] == 5
+    assert d5["lower_method"] == R.LOWER_UNIQUENESS
     records = [dict(n=2, r=3, d=4, shared=True, seed=0, certified_rank=4, extra_field="ignored"),
                dict(n=3, r=2, d=4, shared=True, seed=0, certified_rank=6),
                dict(n=3, r=2, d=4, shared=False, seed=0, certified_rank=6),
@@ -54,7 +56,7 @@ def test_table_json_and_markdown(tmp_path):
     (folder / "generic_unfolding_ranks.json").write_text(json.dumps({"records": records}))
     text = R.rank_tables(folder)
     assert "real CP rank" in text
-    assert "| 5 | 7 | 4 | [5, 5] (C: [4, 5]) | R (real CP rank) |" in text
+    assert "| 5 | 7 | 4 | [5, 5] | R and C |" in text
     # certified / proven min(n, r)^{d/2} / min-cut, d = 5 skipped
     assert "| 2 | 3 | 4 / 4 / 4 |" in text and "| 3 | 2 | 6 / 4 / 6 |" in text
     assert "| 10 | 3 | 27 / 9 / 27 |" in text and "d = 5" not in text

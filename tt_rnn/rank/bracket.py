@@ -25,18 +25,27 @@ from .constants import (DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_
                         MAX_SVD_ENTRIES)
 from .cpfit import CPSearch, cp_fit, cp_rank_upper_bound
 from .gfp import _primes_for, is_integer_tensor, unfolding_rank_mod_p
+from .koszul import koszul_young_lower_bound
 from .pencil import pencil_lower_bound
 from .rational import rational_cp_certificate
+from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
 from .unfolding import balanced_bipartitions, best_unfolding_rank
 
 #: ``lower_field`` / ``upper_field`` values: the field over which a bound on the CP rank holds.
 FIELD_COMPLEX = "complex"   # a lower bound valid over C, hence over R
 FIELD_REAL = "real"         # a lower bound valid over R only, or a real decomposition (upper)
 
+#: ``lower_method`` values of certified lower ends (which certificate gave the lower end).
+LOWER_UNFOLDING = "GF(p) unfolding rank (exact)"
+LOWER_KOSZUL = "Koszul-Young flattening (exact GF(p), border rank; over R and C)"
+LOWER_UNIQUENESS = ("pencil uniqueness: non-rank-one eigenvector (exact; over R and C)")
+LOWER_REAL_PENCIL = "real pencil with non-real eigenvalues (exact, real rank only)"
 #: ``upper_method`` values.
 UPPER_TRIVIAL = "trivial (slices)"
 UPPER_EXACT = ("exact rational decomposition (ALS + Levenberg-Marquardt fit, rational "
                "reconstruction, exact recomposition)")
+UPPER_PENCIL = ("diagonalisable real pencil (exact: invertible slice, N distinct real "
+                "eigenvalues)")
 UPPER_NUMERICAL = ("numerical upper bound (approximation, not a certificate): ALS + "
                    "Levenberg-Marquardt fit")
 #: Keywords of cp_rank_bracket passed on to the fitting search (anything else is refused).
@@ -206,21 +215,36 @@ def _certify(xi: np.ndarray, modes_list, num_rank) -> tuple[int, tuple, list]:
 def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT_FIT_TOL,
                     rtol=DEFAULT_SVD_RTOL, seed: int = 0, strategy: str = "linear",
                     time_limit: float | None = None, max_partitions: int = 512,
-                    certify: bool = True, pencil: bool = True, fit: bool = True,
-                    **fit_kwargs) -> RankBracket:
+                    certify: bool = True, pencil: bool = True, koszul: bool = True,
+                    fit: bool = True, **fit_kwargs) -> RankBracket:
     """Bracket ``[lower, upper]`` on the CP rank of a real tensor, with its evidence and field.
 
     Steps:
 
     1. numerical rank of the best balanced unfolding (:func:`best_unfolding_rank`, tolerance
        ``rtol``, on the tensor divided by ``max|x|``);
-    2. if the tensor is integer-valued and ``certify``: the exact GF(p) rank of that unfolding
-       and of the odd/even one (:func:`unfolding_rank_mod_p`) -- a bound over C -- and for
-       ``n = 2`` pencils the exact pencil certificate (:func:`pencil_lower_bound`) -- a bound
-       over R only (``lower_field = "real"`` when it is the larger);
+    2. if the tensor is integer-valued and ``certify``, certified lower bounds, each labelled
+       in ``lower_method`` when it gives the lower end:
+
+       - the exact GF(p) rank of that unfolding and of the odd/even one
+         (:func:`unfolding_rank_mod_p`) -- over R and C;
+       - with ``koszul``: the best Koszul-Young flattening over groupings of the modes into
+         three factors (:func:`~tt_rnn.rank.koszul.koszul_young_lower_bound`) -- a border-rank
+         bound, over R and C;
+       - with ``pencil``: the pencil-uniqueness bound ``N + 1``
+         (:func:`~tt_rnn.rank.uniqueness.pencil_uniqueness_lower_bound`) -- over R and C -- and
+         the real pencil certificate (:func:`pencil_lower_bound`) -- over R only
+         (``lower_field = "real"`` when it is the larger; ``lower_complex`` keeps the best
+         bound over C);
     3. if ``fit``: the exact-fit search :func:`cp_rank_upper_bound` over ranks ``>= lower``
        (climbing from ``lower`` for ``"linear"`` / ``"gallop"``, walking down from a guess for
-       ``"bisect"`` / ``"descend"``); the ranks tried never go below ``lower``.
+       ``"bisect"`` / ``"descend"``); the ranks tried never go below ``lower``. For an exact
+       (integer) tensor the fit becomes a certified upper end only when it passes the exact
+       check of :func:`~tt_rnn.rank.rational.rational_cp_certificate`; otherwise it is a
+       numerical upper bound (approximation, not a certificate). For float input both ends are
+       numerical.
+
+    ``determined`` is ``lower == upper`` with both ends certified.
 
     The result does not depend on the scale of the tensor (every norm is taken after division
     by ``max|x|``). Integer tensors with entries ``>= 2^53`` in absolute value are handled
@@ -230,6 +254,7 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     Parameters
     ----------
     tensor : numpy array, torch tensor or TensorTrain
+        A TensorTrain is contracted exactly (:func:`~tt_rnn.rank._checks.tt_to_tensor_exact`).
     rank_max : int, optional
         Highest rank the search tries (default: the trivial bound).
     tol : float
@@ -238,16 +263,25 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     rtol : float, optional
         Numerical-rank tolerance for the SVD (see :func:`unfolding_rank`).
     seed : int
+        Non-negative.
     strategy : {"linear", "gallop", "bisect", "descend"}
         See :func:`cp_rank_upper_bound`.
     time_limit : float, optional
-        Seconds for the fitting search.
+        Seconds (``> 0``) for the fitting search; ``None``: no limit.
     max_partitions : int
         Budget of bipartitions for the best-unfolding bound.
-    certify, pencil, fit : bool
-        Switch the exact certificates / the fitting off.
+    certify, pencil, koszul, fit : bool
+        Switch the exact certificates / the pencil bounds / the Koszul-Young bounds / the
+        fitting off.
     **fit_kwargs
-        Passed to :func:`cp_fit`.
+        Passed to :func:`cp_rank_upper_bound` and :func:`cp_fit` (:data:`FIT_KEYWORDS`); any
+        other keyword is a ``TypeError``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments and tensors above the size limits (``MAX_SVD_ENTRIES``; with ``fit``,
+        ``MAX_FIT_ENTRIES``), before the input is converted or copied.
 
     Returns
     -------
@@ -289,14 +323,27 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         best_cert, best_modes, primes = _certify(xi, list(dict.fromkeys(modes_list)), num_rank)
         evidence.update(certified_unfolding_rank=best_cert, certified_row_modes=list(best_modes),
                         primes=primes)
-        lower, lower_certified, method = best_cert, True, "GF(p) unfolding rank (exact)"
+        lower, lower_certified, method = best_cert, True, LOWER_UNFOLDING
+        if koszul and x.ndim >= 3:
+            cert = koszul_young_lower_bound(xi, floor=lower, seed=seed)
+            if cert is not None:
+                evidence["koszul_young"] = cert
+                if cert["bound"] > lower:
+                    lower, method = cert["bound"], LOWER_KOSZUL
+        if pencil and 2 in x.shape and x.ndim >= 3:
+            cert = pencil_uniqueness_lower_bound(xi)
+            if cert is not None:
+                evidence["pencil_uniqueness"] = cert
+                if cert["bound"] > lower:
+                    lower, method = cert["bound"], LOWER_UNIQUENESS
+        evidence["certified_complex_lower"] = lower
         if pencil and 2 in x.shape:
             cert = pencil_lower_bound(xi)
             if cert is not None:
                 evidence["pencil"] = cert
                 if cert["bound"] > lower:
                     lower, lower_field = cert["bound"], FIELD_REAL
-                    method = "real pencil with non-real eigenvalues (exact, real rank only)"
+                    method = LOWER_REAL_PENCIL
         if num_rank is not None and num_rank > best_cert:
             evidence["note"] = (f"the numerical unfolding rank {num_rank} exceeds the certified "
                                 f"bound {best_cert}; only the certified value is used")
@@ -304,12 +351,17 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         raise ValueError("an integer tensor with entries >= 2^53 needs certify=True and at most "
                          f"{MAX_GFP_ENTRIES} entries (exact arithmetic only), got "
                          f"certify={certify}, {x.size} entries")
-    lower_complex = evidence.get("certified_unfolding_rank", num_rank)
+    lower_complex = evidence.get("certified_complex_lower", num_rank)
     upper, upper_method, upper_cert, upper_err, factors = trivial, UPPER_TRIVIAL, True, None, None
     upper_note, certified_upper = "", trivial
     search = None
-    if fit and lower < trivial:
-        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or trivial, trivial), tol=tol,
+    if certify and pencil and integer and x.ndim == 3:
+        cert = pencil_diagonalisable_upper_bound(x)
+        if cert is not None and cert["bound"] < upper:
+            upper, upper_method, certified_upper = cert["bound"], UPPER_PENCIL, cert["bound"]
+            evidence["upper_pencil"] = cert
+    if fit and lower < upper:
+        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or upper, upper), tol=tol,
                                      seed=seed, strategy=strategy, time_limit=time_limit,
                                      **fit_kwargs)
         if search.rank is not None and search.rank < upper:

@@ -153,10 +153,13 @@ def _n2_r3_markdown(payload: dict) -> str:
     real_only = [r["d"] for r in rows if r.get("lower_field") == "real"]
     lines = [
         "CP-rank brackets of one random integer point of M^eq_{2,3} per d "
-        "(`tt_rnn.rank.report.n2_r3_table`). Lower bound: exact GF(p) unfolding rank (valid over "
-        "R and C) or the exact pencil certificate (valid for the **real CP rank** only); upper "
-        "bound: a real CP decomposition with relative error <= tol, stored as a witness "
-        "(`python -m tt_rnn.rank verify`)."
+        "(`tt_rnn.rank.report.n2_r3_table`). Lower bound: exact GF(p) unfolding rank, "
+        "Koszul-Young flattening or pencil uniqueness (valid over R and C) or the exact real "
+        "pencil certificate (valid for the **real CP rank** only); upper bound: a real CP "
+        "decomposition with relative error <= tol, stored as a witness "
+        "(`python -m tt_rnn.rank verify`) -- numerical evidence, not a certificate, unless the "
+        "upper bound column says it was verified exactly. Determined = both ends certified "
+        "(see docs/rank.md)."
         + (f" For d in {real_only} the pencil gives the lower end, so the bracket is on the real "
            f"CP rank; the bracket on the complex CP rank is shown as (C: [lower, upper])."
            if real_only else ""),
