@@ -1,7 +1,9 @@
 """Issue 23: certified lower bounds beyond flattenings (Koszul-Young, pencil uniqueness)."""
 
+import json
 import math
 import os
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -167,3 +169,36 @@ def test_diagonalisable_pencil_certifies_the_upper_end():
     x3 = random_tt(2, 3, 3, shared=True, seed=0, integer=True).to_tensor()
     b3 = R.cp_rank_bracket(x3, seed=0)
     assert (b3.lower, b3.upper) == (2, 2) and b3.determined
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared-core tensors beyond their flattenings, and the committed sweep
+# ---------------------------------------------------------------------------------------------
+
+def test_meq_3_3_d5_border_rank_exceeds_every_flattening():
+    x = random_tt(3, 3, 5, shared=True, seed=0, integer=True).to_tensor()
+    flat = max(R.unfolding_rank_mod_p(x, rows) for rows in R.balanced_bipartitions(5))
+    assert flat == 9
+    cert = R.koszul_young_lower_bound(x, floor=flat)
+    assert cert["bound"] == 14 and cert["rank"] == 27 and cert["dim_A"] == 3
+    b = R.cp_rank_bracket(x, fit=False)
+    assert b.lower == 14 and b.lower_method == R.LOWER_KOSZUL and b.lower_certified
+
+
+def test_committed_beyond_flattenings_records_are_reproduced():
+    path = Path(__file__).resolve().parent.parent / "results" / "rank" / "beyond_flattenings.json"
+    records = json.loads(path.read_text())["records"]
+    keys = {(r["n"], r["r"], r["d"]) for r in records}
+    assert {(2, 3, 5), (2, 3, 7), (3, 3, 5)} <= keys
+    for rec in records:
+        assert rec["best"] == max(rec["flattening"], (rec["koszul"] or {}).get("bound", 0),
+                                  (rec["pencil_uniqueness"] or {}).get("bound", 0))
+        assert rec["koszul"] is None or rec["koszul"]["bound"] <= rec["koszul_reach"]
+        if rec["n"] == 2:         # no Koszul-Young flattening can beat flattenings at n = 2
+            assert rec["koszul_reach"] <= 2 ** (rec["d"] // 2)
+    for rec in records:
+        if (rec["n"], rec["r"], rec["d"], rec["seed"]) in {(2, 3, 7, 0), (3, 3, 5, 1)}:
+            x = random_tt(rec["n"], rec["r"], rec["d"], shared=True, seed=rec["seed"],
+                          integer=True).to_tensor()
+            b = R.cp_rank_bracket(x, fit=False, seed=rec["seed"])
+            assert b.lower_complex == rec["best"]

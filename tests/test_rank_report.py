@@ -71,6 +71,13 @@ def test_committed_table_is_consistent_with_the_package():
         if row["d"] % 2 == 0:
             assert row["lower"] >= R.proven_bound(2, 3, row["d"])
         x = random_tt(2, 3, row["d"], shared=True, seed=row["seed"], integer=True).to_tensor()
-        assert row["lower_complex"] <= R.unfolding_rank_mod_p(x, row["lower_evidence"]["certified_row_modes"])
+        flat = R.unfolding_rank_mod_p(x, row["lower_evidence"]["certified_row_modes"])
+        assert flat <= row["lower_complex"]
+        # every certified lower end is recomputed by the package as committed
+        again = R.cp_rank_bracket(x, fit=False, seed=row["seed"])
+        assert (again.lower, again.lower_complex, again.lower_method) == \
+            (row["lower"], row["lower_complex"], row["lower_method"])
+        assert row["determined"] == (row["lower"] == row["upper"] and row["lower_certified"]
+                                     and row["upper_certified"])
     md = R.rank_tables(ROOT / "results" / "rank")
     assert "n2_r3" in md and np.all([f"| {row['d']} |" in md for row in saved["rows"]])

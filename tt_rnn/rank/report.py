@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..tt import random_tt
-from .bracket import UPPER_NUMERICAL, cp_rank_bracket
+from .bracket import UPPER_NUMERICAL, UPPER_PENCIL, cp_rank_bracket
 from .constants import DEFAULT_FIT_TOL
 from .gfp import min_cut_bound, proven_bound
 from .witness import WitnessError, load_witness, save_witness, verify_witness
@@ -91,7 +91,9 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
     row = dict(d=d, n=2, r=3, shared=True, seed=seed, integer_range=3,
                earlier_estimate=EARLIER_ESTIMATES.get(d), earlier_bound=EARLIER_BOUNDS.get(d))
     row.update(b.to_dict())
-    row.update(upper_source="fresh search" if b.factors is not None else "trivial (slices)",
+    source = ("fresh search" if b.factors is not None else
+              "exact pencil certificate" if b.upper_method == UPPER_PENCIL else "trivial (slices)")
+    row.update(upper_source=source,
                witness=None, witness_time_s=None, strategy=strategy, search_time_limit=limit)
     path = witness_path(folder, d) if folder is not None else None
     stored = None
@@ -175,6 +177,7 @@ def _n2_r3_markdown(payload: dict) -> str:
         src = r.get("upper_source", r.get("upper_method", "-"))
         if r.get("witness"):
             src += f", `{r['witness']}`"
+        src += " (certified)" if r.get("upper_certified") else " (numerical, not a certificate)"
         t = r.get("witness_time_s") if r.get("upper_source", "").startswith("stored") else None
         time_s = f"{r['time_s']:.0f}" + (f" (+{t:.0f} witness)" if t else "")
         lines.append(
