@@ -25,7 +25,7 @@ from .constants import (DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_
                         MAX_SVD_ENTRIES)
 from .cpfit import CPSearch, cp_fit, cp_rank_upper_bound
 from .gfp import _primes_for, is_integer_tensor, unfolding_rank_mod_p
-from .koszul import koszul_young_lower_bound
+from .koszul import KOSZUL_TIME_LIMIT, koszul_young_lower_bound
 from .pencil import pencil_lower_bound
 from .rational import rational_cp_certificate
 from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
@@ -325,7 +325,8 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
                         primes=primes)
         lower, lower_certified, method = best_cert, True, LOWER_UNFOLDING
         if koszul and x.ndim >= 3:
-            cert = koszul_young_lower_bound(xi, floor=lower, seed=seed)
+            cert = koszul_young_lower_bound(xi, floor=lower, seed=seed,
+                                            time_limit=KOSZUL_TIME_LIMIT)
             if cert is not None:
                 evidence["koszul_young"] = cert
                 if cert["bound"] > lower:

@@ -56,6 +56,11 @@ from .gfp import _residues, gf_p_rank, is_integer_tensor
 
 #: Largest Koszul-Young matrix (rows x cols) that :func:`koszul_young_lower_bound` builds.
 MAX_KOSZUL_ENTRIES = 2 ** 22
+#: At most this many groupings ``(A, B, C)`` are enumerated (all of them up to ``d = 10``:
+#: ``3^d - 3 * 2^d + 3`` ordered groupings).
+MAX_GROUPINGS = 60_000
+#: Seconds of Koszul-Young search inside :func:`~tt_rnn.rank.bracket.cp_rank_bracket`.
+KOSZUL_TIME_LIMIT = 30.0
 #: Entries of the random projection ``A -> A'`` lie in ``[-PROJECTION_RANGE, PROJECTION_RANGE]``.
 PROJECTION_RANGE = 3
 
@@ -101,8 +106,15 @@ def koszul_young_matrix(t3, p_ext: int, prime: int = BLAS_PRIME) -> np.ndarray:
     return out
 
 
-def _three_groupings(d: int):
-    """``(A, B, C)`` mode groups: every ordered choice of ``A`` and an ordered split ``B | C``."""
+def _three_groupings(d: int, limit: int = MAX_GROUPINGS):
+    """``(A, B, C)`` mode groups: every ordered choice of ``A`` and an ordered split ``B | C``.
+
+    Stops after ``limit`` groupings (``A`` with few modes first).
+    """
+    yield from itertools.islice(_all_three_groupings(d), int(limit))
+
+
+def _all_three_groupings(d: int):
     modes = range(d)
     for size_a in range(1, d - 1):
         for group_a in itertools.combinations(modes, size_a):
@@ -130,7 +142,8 @@ def koszul_young_reach(shape) -> int:
     """Largest value any Koszul-Young bound of :func:`koszul_young_lower_bound` can take on ``shape``.
 
     ``max ceil(min(rows, cols) / binom(dim A' - 1, p))`` over the groupings and ``(dim A', p)``
-    it tries (the matrix rank is at most ``min(rows, cols)``), regardless of the matrix size.
+    it tries (the matrix rank is at most ``min(rows, cols)``), regardless of the matrix size,
+    over the first :data:`MAX_GROUPINGS` groupings (all of them up to ``d = 10``).
     When this is ``<=`` the best flattening rank, no Koszul-Young flattening of this family can
     improve on the flattenings for any tensor of this shape.
     """
@@ -202,8 +215,9 @@ def koszul_young_lower_bound(tensor, *, floor: int = 0, prime: int | None = None
         raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit}")
     prime = _check_prime(BLAS_PRIME if prime is None else prime)
     xr = _residues(x, prime)
-    cands = []
+    cands, n_groupings = [], 0
     for groups in _three_groupings(x.ndim):
+        n_groupings += 1
         a, b, c = (math.prod(x.shape[m] for m in g) for g in groups)
         for a_used, p_ext, reach, entries in _ratio_candidates(a, b, c):
             if reach > floor and entries <= max_entries:
@@ -236,5 +250,7 @@ def koszul_young_lower_bound(tensor, *, floor: int = 0, prime: int | None = None
                         prime=int(prime))
     if best is None:
         return None
-    best.update(candidates_tried=tried, complete=complete, time_s=time.perf_counter() - start)
+    exhaustive = n_groupings < MAX_GROUPINGS or 3 ** x.ndim - 3 * 2 ** x.ndim + 3 <= n_groupings
+    best.update(candidates_tried=tried, complete=complete and exhaustive,
+                groupings_enumerated=n_groupings, time_s=time.perf_counter() - start)
     return best
