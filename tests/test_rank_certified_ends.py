@@ -2,6 +2,7 @@
 
 import os
 import time
+import tracemalloc
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -117,8 +118,14 @@ def test_float_input_is_numerical_and_never_determined():
 
 def test_oversized_inputs_fail_before_any_copy():
     huge = np.broadcast_to(np.int64(1), (2,) * 27)      # no memory behind it; a copy is 1 GiB
-    with pytest.raises(ValueError, match="above the limit"):
-        R.cp_rank_bracket(huge, fit=False)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="above the limit"):
+            R.cp_rank_bracket(huge, fit=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20                                 # nothing of the input's size allocated
     tt36 = TensorTrain([np.ones((2, 1), np.int64)] + [np.ones((1, 2, 1), np.int64)] * 34
                        + [np.ones((1, 2), np.int64)])
     with pytest.raises(ValueError, match="above the limit"):
@@ -143,6 +150,14 @@ def test_bad_arguments_are_one_line_errors(kwargs, error, match):
     with pytest.raises(error, match=match) as info:
         R.cp_rank_bracket(np.ones((2, 2, 2)), **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_unknown_keywords_fail_even_when_no_fit_runs():
+    # a 2 x 2 identity has lower = trivial upper = 2: no fit, so the keyword used to be ignored
+    with pytest.raises(TypeError, match="n_restarts"):
+        R.cp_rank_bracket(np.eye(2, dtype=np.int64), n_restarts=5)
+    with pytest.raises(TypeError, match="n_restarts"):
+        R.cp_rank_bracket(np.ones((2, 2, 2)), fit=False, n_restarts=5)
 
 
 def test_fit_keywords_are_passed_on():
