@@ -94,6 +94,17 @@ def test_int64_tensor_train_overflow_names_the_core():
     assert R.unfolding_rank_mod_p(TensorTrain(cores)) == 1
 
 
+def test_partial_overflow_that_cancels_is_not_an_error():
+    # after core 1 the partial contraction holds 2^70; the last core cancels it exactly
+    cores = [np.array([[2 ** 35, 1]], np.int64),
+             np.array([[[2 ** 35, 2 ** 35]], [[0, 0]]], np.int64),
+             np.array([[1], [-1]], np.int64)]
+    assert np.array_equal(R.tt_to_tensor_exact(cores), np.zeros((1, 1, 1), np.int64))
+    cores[2] = np.array([[1], [0]], np.int64)                  # no cancellation: 2^70 remains
+    with pytest.raises(ValueError, match="core 1"):
+        R.tt_to_tensor_exact(cores)
+
+
 def test_large_but_representable_tt_entries_stay_exact():
     cores = [np.array([[2 ** 20], [1]], np.int64), np.array([[[2 ** 20], [3]]], np.int64),
              np.array([[2 ** 20, 7]], np.int64)]

@@ -39,16 +39,15 @@ def tt_to_tensor_exact(cores) -> np.ndarray:
 
     Integer (or bool) cores of any dtype are contracted exactly: in int64 when the a-priori bound
     ``max|G_1| * prod_{k>1} (r_{k-1} max|G_k|)`` on every partial contraction is below
-    ``2^63``, else with python integers, checking after each core that the partial contraction
-    still fits int64. ``TensorTrain.to_tensor`` contracts in the cores' own dtype, so int8 cores
+    ``2^63``, else with python integers (then converted to int64 when every entry fits). ``TensorTrain.to_tensor`` contracts in the cores' own dtype, so int8 cores
     ``(100, 27) x (100, 3) x (100, 5)`` wrap around and describe another tensor; here they give
     the true entries.
 
     Raises
     ------
     ValueError
-        When the tensor has an entry of absolute value ``>= 2^63``, naming the first core at
-        which the partial contraction leaves int64 (use :func:`tt_rnn.rank.tt_to_tensor_mod_p`
+        When the tensor has an entry of absolute value ``>= 2^63``, naming the first core after
+        which a partial contraction leaves int64 (use :func:`tt_rnn.rank.tt_to_tensor_mod_p`
         for an exact residue tensor instead).
     """
     cores = [_core_numpy(c) for c in cores]
@@ -72,18 +71,23 @@ def tt_to_tensor_exact(cores) -> np.ndarray:
         bound *= maxabs[k] * cores[k].shape[0]
     exact_int64 = bound <= INT64_MAX
     left = np.asarray(cores[0]).astype(np.int64) if exact_int64 else big[0]
+    first_over = None                 # first core after which a partial entry leaves int64
     for k, core in enumerate(cores[1:] if exact_int64 else big[1:], start=1):
         core = np.asarray(core).astype(np.int64) if exact_int64 else core
         core3 = core[:, :, None] if core.ndim == 2 else core
         left = (left @ core3.reshape(core3.shape[0], -1)).reshape(-1, core3.shape[2])
-        if not exact_int64:
-            top = max(abs(int(v)) for v in left.ravel())
-            if top > INT64_MAX:
-                raise ValueError(
-                    f"the TT contraction leaves int64 at core {k} (shape {core.shape}): partial "
-                    f"entries reach {top} >= 2^63; the full tensor cannot be held exactly in "
-                    f"int64 -- use tt_to_tensor_mod_p / unfolding_rank_mod_p on the TensorTrain "
-                    f"for exact GF(p) bounds, or cores with smaller entries")
+        if not exact_int64 and first_over is None and \
+                max(abs(int(v)) for v in left.ravel()) > INT64_MAX:
+            first_over = k
+    if not exact_int64:
+        top = max(abs(int(v)) for v in left.ravel())
+        if top > INT64_MAX:
+            raise ValueError(
+                f"the TT tensor has entries up to {top} >= 2^63, which int64 cannot hold; the "
+                f"contraction leaves int64 at core {first_over} (shape "
+                f"{tuple(cores[first_over].shape)}) -- use tt_to_tensor_mod_p / "
+                f"unfolding_rank_mod_p on the TensorTrain for exact GF(p) bounds, or cores with "
+                f"smaller entries")
     return np.asarray(left).astype(np.int64).reshape(mode_sizes)
 
 
