@@ -27,7 +27,9 @@ def test_table_policy_and_published_values_are_defined_once():
 def test_rows_write_and_reuse_witnesses(tmp_path):
     folder = tmp_path / "rank"
     row = R.n2_r3_row(4, folder=folder, write_witness=True)
-    assert (row["lower"], row["upper"]) == (4, 4) and row["determined"]
+    assert (row["lower"], row["upper"]) == (4, 4)
+    # the rank-4 fit has irrational factors: no exact certificate, so the row is not determined
+    assert not row["upper_certified"] and not row["determined"]
     assert row["witness"] == "witnesses/n2_r3_d4.npz" and row["lower_field"] == "complex"
     rec = R.verify_witness(folder / row["witness"])
     assert rec.rank == 4 and rec.recomputed_error <= 1e-10
@@ -43,7 +45,9 @@ def test_table_json_and_markdown(tmp_path):
     saved = json.loads((folder / "n2_r3_table.json").read_text())
     assert [r["d"] for r in saved["rows"]] == [2, 3, 5] == [r["d"] for r in payload["rows"]]
     d5 = saved["rows"][2]
-    assert d5["lower_field"] == "real" and d5["lower_complex"] == 4 and d5["lower"] == 5
+    # the pencil-uniqueness certificate lifts the complex lower end from 4 to 5 (issue 23)
+    assert d5["lower_field"] == "complex" and d5["lower_complex"] == 5 and d5["lower"] == 5
+    assert d5["lower_method"] == R.LOWER_UNIQUENESS
     records = [dict(n=2, r=3, d=4, shared=True, seed=0, certified_rank=4, extra_field="ignored"),
                dict(n=3, r=2, d=4, shared=True, seed=0, certified_rank=6),
                dict(n=3, r=2, d=4, shared=False, seed=0, certified_rank=6),
@@ -52,7 +56,7 @@ def test_table_json_and_markdown(tmp_path):
     (folder / "generic_unfolding_ranks.json").write_text(json.dumps({"records": records}))
     text = R.rank_tables(folder)
     assert "real CP rank" in text
-    assert "| 5 | 7 | 4 | [5, 5] (C: [4, 5]) | R (real CP rank) |" in text
+    assert "| 5 | 7 | 4 | [5, 5] | R and C |" in text
     # certified / proven min(n, r)^{d/2} / min-cut, d = 5 skipped
     assert "| 2 | 3 | 4 / 4 / 4 |" in text and "| 3 | 2 | 6 / 4 / 6 |" in text
     assert "| 10 | 3 | 27 / 9 / 27 |" in text and "d = 5" not in text
@@ -67,6 +71,13 @@ def test_committed_table_is_consistent_with_the_package():
         if row["d"] % 2 == 0:
             assert row["lower"] >= R.proven_bound(2, 3, row["d"])
         x = random_tt(2, 3, row["d"], shared=True, seed=row["seed"], integer=True).to_tensor()
-        assert row["lower_complex"] <= R.unfolding_rank_mod_p(x, row["lower_evidence"]["certified_row_modes"])
+        flat = R.unfolding_rank_mod_p(x, row["lower_evidence"]["certified_row_modes"])
+        assert flat <= row["lower_complex"]
+        # every certified lower end is recomputed by the package as committed
+        again = R.cp_rank_bracket(x, fit=False, seed=row["seed"])
+        assert (again.lower, again.lower_complex, again.lower_method) == \
+            (row["lower"], row["lower_complex"], row["lower_method"])
+        assert row["determined"] == (row["lower"] == row["upper"] and row["lower_certified"]
+                                     and row["upper_certified"])
     md = R.rank_tables(ROOT / "results" / "rank")
     assert "n2_r3" in md and np.all([f"| {row['d']} |" in md for row in saved["rows"]])

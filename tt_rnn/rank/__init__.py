@@ -10,8 +10,14 @@ over. Modules:
                R and C, for one tensor and for almost every point of the family it was drawn
                from; the theorem's bounds ``q^(d/2)`` and the min-cut upper bound
 ``pencil``     exact ``2 x m x m`` pencil certificate (Ja'Ja') -- lower bounds on the REAL rank
+``koszul``     Koszul-Young flattenings (Strassen's equations at dim A = 3) over GF(p) --
+               certified border-rank lower bounds over R and C, beyond flattenings
+``uniqueness`` uniqueness of a pencil decomposition: a non-rank-one eigenvector proves
+               ``rank >= N + 1`` over C and R (exact); diagonalisable 3-way pencils: ``rank <= N``
 ``lm``         CP algebra and the Levenberg-Marquardt solver; border-rank heuristic
 ``cpfit``      exact-fit attempts and rank searches -- numerical upper bounds (real decompositions)
+``rational``   exact check of a fit: rational reconstruction and exact recomposition -- a
+               certified upper bound when it passes
 ``bracket``    :func:`cp_rank_bracket` and :class:`RankBracket`
 ``witness``    stored CP witnesses of upper bounds and :func:`verify_witness`
 ``report``     the ``n = 2, r = 3`` table, the earlier published estimates, :func:`rank_tables`
@@ -21,7 +27,10 @@ Command line: ``python -m tt_rnn.rank verify [witness.npz ...]`` (see :mod:`tt_r
 All defaults and limits are in :mod:`tt_rnn.rank.constants`.
 """
 
-from .bracket import FIELD_COMPLEX, FIELD_REAL, RankBracket, cp_rank_bracket
+from ._checks import tt_to_tensor_exact
+from .bracket import (FIELD_COMPLEX, FIELD_REAL, LOWER_KOSZUL, LOWER_REAL_PENCIL,
+                      LOWER_UNFOLDING, LOWER_UNIQUENESS, UPPER_EXACT, UPPER_NUMERICAL, UPPER_PENCIL,
+                      UPPER_TRIVIAL, RankBracket, cp_rank_bracket)
 from .constants import (BLAS_PRIME, BLAS_SECOND_PRIME, DEFAULT_FIT_TOL, DEFAULT_NORM_LIMIT,
                         DEFAULT_PRIME, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_GFP_ENTRIES,
                         MAX_SVD_ENTRIES, SECOND_PRIME)
@@ -32,7 +41,10 @@ from .gfp import (UnfoldingCertificate, certified_unfolding_rank, gf_p_rank, is_
                   khrulkov_bound, min_cut_bound, proven_bound, theorem_bound, tt_to_tensor_mod_p,
                   unfolding_rank_mod_p)
 from .lm import _cp_full, _GaussNewtonSystem, blas_single_thread, border_rank_suspected  # noqa: F401
+from .koszul import koszul_young_lower_bound, koszul_young_matrix, koszul_young_reach
 from .pencil import pencil_certificate_fraction, pencil_lower_bound
+from .rational import exact_cp_recomposition, rational_cp_certificate
+from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
 from .report import (EARLIER_BOUNDS, EARLIER_ESTIMATES, GALLOP_MAX_D, TABLE_TIME_LIMIT,
                      n2_r3_row, n2_r3_table, rank_tables, table_strategy)
 from .unfolding import balanced_bipartitions, best_unfolding_rank, unfolding_rank
@@ -50,6 +62,11 @@ __all__ = [
     "CPFit", "cp_fit", "CPSearch", "generic_rank_estimate", "cp_rank_upper_bound",
     "descend_exact_fit", "border_rank_suspected",
     "RankBracket", "cp_rank_bracket", "FIELD_COMPLEX", "FIELD_REAL",
+    "UPPER_EXACT", "UPPER_NUMERICAL", "UPPER_TRIVIAL", "UPPER_PENCIL", "tt_to_tensor_exact",
+    "LOWER_UNFOLDING", "LOWER_KOSZUL", "LOWER_UNIQUENESS", "LOWER_REAL_PENCIL",
+    "koszul_young_lower_bound", "koszul_young_matrix", "koszul_young_reach",
+    "pencil_uniqueness_lower_bound", "pencil_diagonalisable_upper_bound",
+    "rational_cp_certificate", "exact_cp_recomposition",
     "w_tensor", "random_cp_tensor", "real_part_of_complex_cube",
     "WitnessError", "WitnessRecord", "save_witness", "load_witness", "verify_witness",
     "witness_error",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tt import TensorTrain, odd_even_row_modes
-from .constants import FLOAT64_EXACT_INT
+from ..tt import TensorTrain, odd_even_row_modes, validate_tt
+from .constants import FLOAT64_EXACT_INT, INT64_MAX
 
 try:
     import torch
@@ -17,10 +17,87 @@ except ImportError:  # pragma: no cover
     torch = None
 
 
-def _to_numpy(tensor, name: str = "tensor") -> np.ndarray:
-    """numpy view of a numpy array / torch tensor / TensorTrain; raises on bad input."""
+def _shape_of(tensor) -> tuple[int, ...]:
+    """Shape of an array / torch tensor / TensorTrain without forming or copying anything."""
     if isinstance(tensor, TensorTrain):
-        tensor = tensor.to_tensor()
+        return tuple(tensor.shape)
+    shape = getattr(tensor, "shape", None)
+    if shape is None:
+        raise TypeError(f"tensor must be a numpy array, torch tensor or TensorTrain, "
+                        f"got {type(tensor).__name__}")
+    return tuple(int(s) for s in shape)
+
+
+def _core_numpy(core) -> np.ndarray:
+    if torch is not None and isinstance(core, torch.Tensor):
+        return core.detach().cpu().numpy()
+    return np.asarray(core)
+
+
+def tt_to_tensor_exact(cores) -> np.ndarray:
+    """Full tensor of TT cores with no silent overflow: int64 for integer cores, else float64.
+
+    Integer (or bool) cores of any dtype are contracted exactly: in int64 when the a-priori bound
+    ``max|G_1| * prod_{k>1} (r_{k-1} max|G_k|)`` on every partial contraction is below
+    ``2^63``, else with python integers (then converted to int64 when every entry fits). ``TensorTrain.to_tensor`` contracts in the cores' own dtype, so int8 cores
+    ``(100, 27) x (100, 3) x (100, 5)`` wrap around and describe another tensor; here they give
+    the true entries.
+
+    Raises
+    ------
+    ValueError
+        When the tensor has an entry of absolute value ``>= 2^63``, naming the first core after
+        which a partial contraction leaves int64 (use :func:`tt_rnn.rank.tt_to_tensor_mod_p`
+        for an exact residue tensor instead).
+    """
+    cores = [_core_numpy(c) for c in cores]
+    mode_sizes, _ = validate_tt(cores)
+    for k, c in enumerate(cores):
+        if c.dtype == object or not (np.issubdtype(c.dtype, np.number) or c.dtype == bool):
+            raise TypeError(f"TT core {k} must have a numeric dtype, got {c.dtype}")
+        if np.issubdtype(c.dtype, np.complexfloating):
+            raise TypeError(f"TT core {k} must be real, got dtype {c.dtype}")
+    if not all(np.issubdtype(c.dtype, np.integer) or c.dtype == bool for c in cores):
+        cores = [c.astype(np.float64) for c in cores]
+        left = cores[0]
+        for core in cores[1:]:
+            core3 = core[:, :, None] if core.ndim == 2 else core
+            left = (left @ core3.reshape(core3.shape[0], -1)).reshape(-1, core3.shape[2])
+        return left.reshape(mode_sizes)
+    big = [np.asarray(c).astype(object) for c in cores]
+    maxabs = [max((abs(int(v)) for v in c.ravel()), default=0) for c in big]
+    bound = maxabs[0]
+    for k in range(1, len(cores)):
+        bound *= maxabs[k] * cores[k].shape[0]
+    exact_int64 = bound <= INT64_MAX
+    left = np.asarray(cores[0]).astype(np.int64) if exact_int64 else big[0]
+    first_over = None                 # first core after which a partial entry leaves int64
+    for k, core in enumerate(cores[1:] if exact_int64 else big[1:], start=1):
+        core = np.asarray(core).astype(np.int64) if exact_int64 else core
+        core3 = core[:, :, None] if core.ndim == 2 else core
+        left = (left @ core3.reshape(core3.shape[0], -1)).reshape(-1, core3.shape[2])
+        if not exact_int64 and first_over is None and \
+                max(abs(int(v)) for v in left.ravel()) > INT64_MAX:
+            first_over = k
+    if not exact_int64:
+        top = max(abs(int(v)) for v in left.ravel())
+        if top > INT64_MAX:
+            raise ValueError(
+                f"the TT tensor has entries up to {top} >= 2^63, which int64 cannot hold; the "
+                f"contraction leaves int64 at core {first_over} (shape "
+                f"{tuple(cores[first_over].shape)}) -- use tt_to_tensor_mod_p / "
+                f"unfolding_rank_mod_p on the TensorTrain for exact GF(p) bounds, or cores with "
+                f"smaller entries")
+    return np.asarray(left).astype(np.int64).reshape(mode_sizes)
+
+
+def _to_numpy(tensor, name: str = "tensor") -> np.ndarray:
+    """numpy view of a numpy array / torch tensor / TensorTrain; raises on bad input.
+
+    A TensorTrain is contracted by :func:`tt_to_tensor_exact` (no wrap-around of integer cores).
+    """
+    if isinstance(tensor, TensorTrain):
+        tensor = tt_to_tensor_exact(tensor.cores)
     if torch is not None and isinstance(tensor, torch.Tensor):
         tensor = tensor.detach().cpu().numpy()
     if not isinstance(tensor, np.ndarray):

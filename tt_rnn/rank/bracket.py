@@ -11,22 +11,49 @@ end is real-only is a bracket on the *real* CP rank, and is printed as such.
 
 from __future__ import annotations
 
+import inspect
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..tt import odd_even_row_modes
-from ._checks import (_check_tol, _exceeds_float64, _max_abs_scaled, _to_float64, _to_numpy)
-from .constants import DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_GFP_ENTRIES
-from .cpfit import CPSearch, cp_rank_upper_bound
+from ._checks import (_check_tol, _exceeds_float64, _max_abs_scaled, _shape_of, _to_float64,
+                      _to_numpy)
+from .constants import (DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_GFP_ENTRIES,
+                        MAX_SVD_ENTRIES)
+from .cpfit import CPSearch, cp_fit, cp_rank_upper_bound
 from .gfp import _primes_for, is_integer_tensor, unfolding_rank_mod_p
+from .koszul import KOSZUL_TIME_LIMIT, koszul_young_lower_bound
 from .pencil import pencil_lower_bound
+from .rational import rational_cp_certificate
+from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
 from .unfolding import balanced_bipartitions, best_unfolding_rank
 
 #: ``lower_field`` / ``upper_field`` values: the field over which a bound on the CP rank holds.
 FIELD_COMPLEX = "complex"   # a lower bound valid over C, hence over R
 FIELD_REAL = "real"         # a lower bound valid over R only, or a real decomposition (upper)
+
+#: ``lower_method`` values of certified lower ends (which certificate gave the lower end).
+LOWER_UNFOLDING = "GF(p) unfolding rank (exact)"
+LOWER_KOSZUL = "Koszul-Young flattening (exact GF(p), border rank; over R and C)"
+LOWER_UNIQUENESS = ("pencil uniqueness: non-rank-one eigenvector (exact; over R and C)")
+LOWER_REAL_PENCIL = "real pencil with non-real eigenvalues (exact, real rank only)"
+#: ``upper_method`` values.
+UPPER_TRIVIAL = "trivial (slices)"
+UPPER_EXACT = ("exact rational decomposition (ALS + Levenberg-Marquardt fit, rational "
+               "reconstruction, exact recomposition)")
+UPPER_PENCIL = ("diagonalisable real pencil (exact: invertible slice, N distinct real "
+                "eigenvalues)")
+UPPER_NUMERICAL = ("numerical upper bound (approximation, not a certificate): ALS + "
+                   "Levenberg-Marquardt fit")
+#: Keywords of cp_rank_bracket passed on to the fitting search (anything else is refused).
+_SET_BY_BRACKET = {"tensor", "rank", "rank_min", "rank_max", "tol", "seed", "strategy",
+                   "time_limit", "warm_start"}
+FIT_KEYWORDS = frozenset(
+    (set(inspect.signature(cp_rank_upper_bound).parameters) |
+     set(inspect.signature(cp_fit).parameters)) - _SET_BY_BRACKET - {"fit_kwargs"})
 
 
 @dataclass
@@ -47,9 +74,10 @@ class RankBracket:
     lower_evidence : dict
         Unfolding used, prime, numerical unfolding rank and its ``rtol``, pencil data, ...
     upper_method : str
-        ``"exact fit (ALS + Levenberg-Marquardt)"`` or ``"trivial (slices)"``.
+        :data:`UPPER_TRIVIAL`, :data:`UPPER_EXACT` (a fit verified exactly, see
+        :mod:`~tt_rnn.rank.rational`) or :data:`UPPER_NUMERICAL` (a float fit: evidence only).
     upper_certified : bool
-        Only the trivial bound is proof-grade; an exact fit is numerical evidence.
+        True for the trivial bound and for a fit verified by exact recomposition.
     upper_error : float or None
         Relative error of the witness fit.
     tol : float
@@ -69,6 +97,18 @@ class RankBracket:
     lower_complex : int
         The best lower bound valid over C (equal to ``lower`` when ``lower_field == "complex"``).
     search : CPSearch or None
+    exact_input : bool
+        The tensor is exact (integer entries, or integer TT cores). Float input is never
+        ``determined``: both ends are then numerical.
+    certified_upper : int or None
+        Smallest *certified* upper bound (the exact decomposition, else the trivial bound).
+    upper_note : str
+        Why the upper end is not certified (empty when it is).
+
+    Notes
+    -----
+    ``determined`` means ``lower == upper`` **and** both ends are certified: a proof that the CP
+    rank (over :attr:`field`) equals ``lower``.
     """
 
     lower: int
@@ -90,6 +130,9 @@ class RankBracket:
     upper_field: str = FIELD_REAL
     lower_complex: int | None = None
     search: CPSearch | None = None
+    exact_input: bool = True
+    certified_upper: int | None = None
+    upper_note: str = ""
 
     def __post_init__(self):
         if self.lower_field not in (FIELD_COMPLEX, FIELD_REAL) or self.upper_field != FIELD_REAL:
@@ -97,11 +140,13 @@ class RankBracket:
                              f"{self.lower_field!r}, {self.upper_field!r}")
         if self.lower_complex is None:
             self.lower_complex = self.lower if self.lower_field == FIELD_COMPLEX else 0
+        if self.certified_upper is None and self.upper_certified:
+            self.certified_upper = self.upper
 
     @property
     def determined(self) -> bool:
-        """True when ``lower == upper``: the CP rank over :attr:`field` is pinned down."""
-        return self.lower == self.upper
+        """True when ``lower == upper`` and BOTH ends are certified (a proof of the rank)."""
+        return self.lower == self.upper and self.lower_certified and self.upper_certified
 
     @property
     def field(self) -> str:
@@ -124,18 +169,33 @@ class RankBracket:
                     tol=self.tol, seed=self.seed,
                     error_curve={str(k): v for k, v in self.error_curve.items()},
                     border_suspected={str(k): v for k, v in self.border.items()},
-                    search_complete=self.search_complete, time_s=self.time_s)
+                    search_complete=self.search_complete, time_s=self.time_s,
+                    exact_input=self.exact_input, certified_upper=self.certified_upper,
+                    upper_note=self.upper_note)
 
     def __str__(self) -> str:
         lo = f"{self.lower}{' (certified' if self.lower_certified else ' (numerical'}"
+        lo += f", {self.lower_method}" if self.lower_certified else ""
         lo += ", over R only)" if self.lower_field == FIELD_REAL else ")"
-        up = f"{self.upper} ({self.upper_method}" + (
+        up = f"{self.upper} ({'certified' if self.upper_certified else 'numerical'}: " \
+             f"{self.upper_method}" + (
             f", rel. error {self.upper_error:.1e})" if self.upper_error is not None else ")")
         flags = [r for r, b in self.border.items() if b]
         extra = f"; border rank suspected at {flags}" if flags else ""
+        if self.upper_note:
+            extra += f"; {self.upper_note}"
+        if not self.upper_certified and self.certified_upper is not None:
+            extra += f"; certified upper bound {self.certified_upper}"
         if self.lower_field == FIELD_REAL:
             extra += f"; complex CP rank in [{self.lower_complex}, {self.upper}]"
-        return f"{self.rank_name} in [{self.lower}, {self.upper}]: lower {lo}, upper {up}{extra}"
+        if not self.search_complete:
+            extra += "; search incomplete (time limit reached before every rank was tried)"
+        head = f"{self.rank_name} in [{self.lower}, {self.upper}]"
+        if not self.exact_input:
+            head += " (numerical: float input, never determined)"
+        elif self.lower == self.upper and not self.determined:
+            head += " (not determined: an end is not certified)"
+        return f"{head}: lower {lo}, upper {up}{extra}"
 
 
 def _certify(xi: np.ndarray, modes_list, num_rank) -> tuple[int, tuple, list]:
@@ -155,21 +215,36 @@ def _certify(xi: np.ndarray, modes_list, num_rank) -> tuple[int, tuple, list]:
 def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT_FIT_TOL,
                     rtol=DEFAULT_SVD_RTOL, seed: int = 0, strategy: str = "linear",
                     time_limit: float | None = None, max_partitions: int = 512,
-                    certify: bool = True, pencil: bool = True, fit: bool = True,
-                    **fit_kwargs) -> RankBracket:
+                    certify: bool = True, pencil: bool = True, koszul: bool = True,
+                    fit: bool = True, **fit_kwargs) -> RankBracket:
     """Bracket ``[lower, upper]`` on the CP rank of a real tensor, with its evidence and field.
 
     Steps:
 
     1. numerical rank of the best balanced unfolding (:func:`best_unfolding_rank`, tolerance
        ``rtol``, on the tensor divided by ``max|x|``);
-    2. if the tensor is integer-valued and ``certify``: the exact GF(p) rank of that unfolding
-       and of the odd/even one (:func:`unfolding_rank_mod_p`) -- a bound over C -- and for
-       ``n = 2`` pencils the exact pencil certificate (:func:`pencil_lower_bound`) -- a bound
-       over R only (``lower_field = "real"`` when it is the larger);
+    2. if the tensor is integer-valued and ``certify``, certified lower bounds, each labelled
+       in ``lower_method`` when it gives the lower end:
+
+       - the exact GF(p) rank of that unfolding and of the odd/even one
+         (:func:`unfolding_rank_mod_p`) -- over R and C;
+       - with ``koszul``: the best Koszul-Young flattening over groupings of the modes into
+         three factors (:func:`~tt_rnn.rank.koszul.koszul_young_lower_bound`) -- a border-rank
+         bound, over R and C;
+       - with ``pencil``: the pencil-uniqueness bound ``N + 1``
+         (:func:`~tt_rnn.rank.uniqueness.pencil_uniqueness_lower_bound`) -- over R and C -- and
+         the real pencil certificate (:func:`pencil_lower_bound`) -- over R only
+         (``lower_field = "real"`` when it is the larger; ``lower_complex`` keeps the best
+         bound over C);
     3. if ``fit``: the exact-fit search :func:`cp_rank_upper_bound` over ranks ``>= lower``
        (climbing from ``lower`` for ``"linear"`` / ``"gallop"``, walking down from a guess for
-       ``"bisect"`` / ``"descend"``); the ranks tried never go below ``lower``.
+       ``"bisect"`` / ``"descend"``); the ranks tried never go below ``lower``. For an exact
+       (integer) tensor the fit becomes a certified upper end only when it passes the exact
+       check of :func:`~tt_rnn.rank.rational.rational_cp_certificate`; otherwise it is a
+       numerical upper bound (approximation, not a certificate). For float input both ends are
+       numerical.
+
+    ``determined`` is ``lower == upper`` with both ends certified.
 
     The result does not depend on the scale of the tensor (every norm is taken after division
     by ``max|x|``). Integer tensors with entries ``>= 2^53`` in absolute value are handled
@@ -179,6 +254,7 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     Parameters
     ----------
     tensor : numpy array, torch tensor or TensorTrain
+        A TensorTrain is contracted exactly (:func:`~tt_rnn.rank._checks.tt_to_tensor_exact`).
     rank_max : int, optional
         Highest rank the search tries (default: the trivial bound).
     tol : float
@@ -187,16 +263,25 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     rtol : float, optional
         Numerical-rank tolerance for the SVD (see :func:`unfolding_rank`).
     seed : int
+        Non-negative.
     strategy : {"linear", "gallop", "bisect", "descend"}
         See :func:`cp_rank_upper_bound`.
     time_limit : float, optional
-        Seconds for the fitting search.
+        Seconds (``> 0``) for the fitting search; ``None``: no limit.
     max_partitions : int
         Budget of bipartitions for the best-unfolding bound.
-    certify, pencil, fit : bool
-        Switch the exact certificates / the fitting off.
+    certify, pencil, koszul, fit : bool
+        Switch the exact certificates / the pencil bounds / the Koszul-Young bounds / the
+        fitting off.
     **fit_kwargs
-        Passed to :func:`cp_fit`.
+        Passed to :func:`cp_rank_upper_bound` and :func:`cp_fit` (:data:`FIT_KEYWORDS`); any
+        other keyword is a ``TypeError``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments and tensors above the size limits (``MAX_SVD_ENTRIES``; with ``fit``,
+        ``MAX_FIT_ENTRIES``), before the input is converted or copied.
 
     Returns
     -------
@@ -204,12 +289,11 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         ``lower <= upper`` always; the upper bound is never below a (certified) lower bound.
     """
     start = time.perf_counter()
-    x = _to_numpy(tensor)
-    if x.ndim < 2:
-        raise ValueError(f"need a tensor of order >= 2, got shape {x.shape}")
+    _check_bracket_arguments(tensor, seed=seed, time_limit=time_limit, strategy=strategy,
+                             max_partitions=max_partitions, rank_max=rank_max, fit=fit,
+                             fit_kwargs=fit_kwargs)
     tol = _check_tol(tol)
-    if rank_max is not None and int(rank_max) < 1:
-        raise ValueError(f"rank_max must be >= 1, got rank_max = {rank_max}")
+    x = _to_numpy(tensor)
     big = _exceeds_float64(x)
     if big and (fit or not certify):
         _to_float64(x, "cp_rank_bracket with fit=True or certify=False")   # raises
@@ -239,14 +323,28 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         best_cert, best_modes, primes = _certify(xi, list(dict.fromkeys(modes_list)), num_rank)
         evidence.update(certified_unfolding_rank=best_cert, certified_row_modes=list(best_modes),
                         primes=primes)
-        lower, lower_certified, method = best_cert, True, "GF(p) unfolding rank (exact)"
+        lower, lower_certified, method = best_cert, True, LOWER_UNFOLDING
+        if koszul and x.ndim >= 3:
+            cert = koszul_young_lower_bound(xi, floor=lower, seed=seed,
+                                            time_limit=KOSZUL_TIME_LIMIT)
+            if cert is not None:
+                evidence["koszul_young"] = cert
+                if cert["bound"] > lower:
+                    lower, method = cert["bound"], LOWER_KOSZUL
+        if pencil and 2 in x.shape and x.ndim >= 3:
+            cert = pencil_uniqueness_lower_bound(xi)
+            if cert is not None:
+                evidence["pencil_uniqueness"] = cert
+                if cert["bound"] > lower:
+                    lower, method = cert["bound"], LOWER_UNIQUENESS
+        evidence["certified_complex_lower"] = lower
         if pencil and 2 in x.shape:
             cert = pencil_lower_bound(xi)
             if cert is not None:
                 evidence["pencil"] = cert
                 if cert["bound"] > lower:
                     lower, lower_field = cert["bound"], FIELD_REAL
-                    method = "real pencil with non-real eigenvalues (exact, real rank only)"
+                    method = LOWER_REAL_PENCIL
         if num_rank is not None and num_rank > best_cert:
             evidence["note"] = (f"the numerical unfolding rank {num_rank} exceeds the certified "
                                 f"bound {best_cert}; only the certified value is used")
@@ -254,20 +352,80 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
         raise ValueError("an integer tensor with entries >= 2^53 needs certify=True and at most "
                          f"{MAX_GFP_ENTRIES} entries (exact arithmetic only), got "
                          f"certify={certify}, {x.size} entries")
-    lower_complex = evidence.get("certified_unfolding_rank", num_rank)
-    upper, upper_method, upper_cert, upper_err, factors = trivial, "trivial (slices)", True, None, None
+    lower_complex = evidence.get("certified_complex_lower", num_rank)
+    upper, upper_method, upper_cert, upper_err, factors = trivial, UPPER_TRIVIAL, True, None, None
+    upper_note, certified_upper = "", trivial
     search = None
-    if fit and lower < trivial:
-        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or trivial, trivial), tol=tol,
+    if certify and pencil and integer and x.ndim == 3:
+        cert = pencil_diagonalisable_upper_bound(x)
+        if cert is not None and cert["bound"] < upper:
+            upper, upper_method, certified_upper = cert["bound"], UPPER_PENCIL, cert["bound"]
+            evidence["upper_pencil"] = cert
+    if fit and lower < upper:
+        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or upper, upper), tol=tol,
                                      seed=seed, strategy=strategy, time_limit=time_limit,
                                      **fit_kwargs)
         if search.rank is not None and search.rank < upper:
-            upper, upper_method, upper_cert = search.rank, "exact fit (ALS + Levenberg-Marquardt)", False
-            upper_err, factors = search.fit.rel_error, search.fit.factors
+            upper, upper_err, factors = search.rank, search.fit.rel_error, search.fit.factors
+            exact = rational_cp_certificate(x, factors) if integer else None
+            if exact is not None:
+                upper_method, upper_cert, certified_upper = UPPER_EXACT, True, upper
+                evidence["upper_exact"] = {k: v for k, v in exact.items() if k != "factors"}
+            else:
+                upper_method, upper_cert = UPPER_NUMERICAL, False
+                upper_note = (
+                    f"upper end {upper} not certified: the float fit (rel. error "
+                    f"{upper_err:.1e}) was not verified exactly"
+                    + (" (no rational decomposition recomposes to the exact tensor), so only "
+                       f"border rank <= {upper} is suggested, not rank <= {upper}"
+                       if integer else " (float input)"))
     if lower > upper:  # cannot happen: the search starts at `lower`; kept as a hard invariant
         raise AssertionError(f"bracket invariant violated: lower {lower} > upper {upper}")
     return RankBracket(lower, upper, lower_certified, method, evidence, upper_method, upper_cert,
                        upper_err, tol, seed, factors,
                        search.error_curve if search else {}, search.border if search else {},
                        search.complete if search else True, time.perf_counter() - start,
-                       lower_field, FIELD_REAL, lower_complex, search)
+                       lower_field, FIELD_REAL, lower_complex, search, integer, certified_upper,
+                       upper_note)
+
+
+def _check_bracket_arguments(tensor, *, seed, time_limit, strategy, max_partitions, rank_max,
+                             fit, fit_kwargs) -> None:
+    """Every argument check of :func:`cp_rank_bracket`, before the input is converted or copied.
+
+    The shape is read without forming the tensor (a TensorTrain is not contracted), so a tensor
+    above the size limits fails at once with a ``ValueError`` instead of a ``MemoryError`` or
+    minutes of SVDs followed by the same refusal.
+    """
+    unknown = sorted(set(fit_kwargs) - FIT_KEYWORDS)
+    if unknown:
+        raise TypeError(f"cp_rank_bracket got unexpected keyword argument(s) {unknown}; the "
+                        f"fitting search accepts {sorted(FIT_KEYWORDS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got seed = {seed!r}")
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float, np.number)):
+            raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
+        if not (math.isfinite(float(time_limit)) and time_limit > 0):
+            raise ValueError(f"time_limit must be > 0 seconds (or None for no limit), got "
+                             f"time_limit = {time_limit}; pass fit=False to skip the fitting")
+    if strategy not in ("linear", "gallop", "bisect", "descend"):
+        raise ValueError(f"strategy must be 'linear', 'gallop', 'bisect' or 'descend', "
+                         f"got strategy = {strategy!r}")
+    if isinstance(max_partitions, bool) or not isinstance(max_partitions, (int, np.integer)) \
+            or max_partitions < 1:
+        raise ValueError(f"max_partitions must be an integer >= 1, got {max_partitions!r}")
+    if rank_max is not None and int(rank_max) < 1:
+        raise ValueError(f"rank_max must be >= 1, got rank_max = {rank_max}")
+    shape = _shape_of(tensor)
+    if len(shape) < 2:
+        raise ValueError(f"need a tensor of order >= 2, got shape {shape}")
+    size = math.prod(shape)
+    if size > MAX_SVD_ENTRIES:
+        raise ValueError(f"tensor of shape {shape} has {size} entries, above the limit "
+                         f"{MAX_SVD_ENTRIES} (MAX_SVD_ENTRIES) of every bound of cp_rank_bracket; "
+                         f"bound an unfolding of a TensorTrain with unfolding_rank_mod_p instead")
+    if fit and size > MAX_FIT_ENTRIES:
+        raise ValueError(f"tensor of shape {shape} has {size} entries, above the limit "
+                         f"{MAX_FIT_ENTRIES} (MAX_FIT_ENTRIES) for CP fitting; pass fit=False for "
+                         f"the lower bounds and the trivial upper bound")

@@ -26,3 +26,5 @@ MAX_GFP_ENTRIES = 2 ** 23
 MAX_FIT_ENTRIES = 2 ** 16
 #: Integers of absolute value below this are exact in float64 (53-bit significand).
 FLOAT64_EXACT_INT = 2 ** 53
+#: Largest int64 value: exact integer contractions stay at or below it.
+INT64_MAX = 2 ** 63 - 1

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..tt import random_tt
-from .bracket import cp_rank_bracket
+from .bracket import UPPER_NUMERICAL, UPPER_PENCIL, cp_rank_bracket
 from .constants import DEFAULT_FIT_TOL
 from .gfp import min_cut_bound, proven_bound
 from .witness import WitnessError, load_witness, save_witness, verify_witness
@@ -85,11 +85,15 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
     strategy, limit = table_strategy(d)
     if time_limit is None or time_limit >= 0:
         limit = time_limit
-    b = cp_rank_bracket(x, seed=seed, strategy=strategy, time_limit=limit)
+    # a zero budget means: no fresh search (the stored witness alone gives the upper end)
+    b = cp_rank_bracket(x, seed=seed, strategy=strategy, time_limit=limit or None,
+                        fit=limit != 0)
     row = dict(d=d, n=2, r=3, shared=True, seed=seed, integer_range=3,
                earlier_estimate=EARLIER_ESTIMATES.get(d), earlier_bound=EARLIER_BOUNDS.get(d))
     row.update(b.to_dict())
-    row.update(upper_source="fresh search" if b.factors is not None else "trivial (slices)",
+    source = ("fresh search" if b.factors is not None else
+              "exact pencil certificate" if b.upper_method == UPPER_PENCIL else "trivial (slices)")
+    row.update(upper_source=source,
                witness=None, witness_time_s=None, strategy=strategy, search_time_limit=limit)
     path = witness_path(folder, d) if folder is not None else None
     stored = None
@@ -99,9 +103,9 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
             raise WitnessError(f"{path}: witness is for d={stored.d}, seed={stored.seed}")
     if stored is not None and stored.rank < row["upper"] and stored.rank >= row["lower"]:
         row.update(upper=stored.rank, upper_error=stored.recomputed_error,
-                   upper_method="exact fit (ALS + Levenberg-Marquardt)", upper_certified=False,
+                   upper_method=UPPER_NUMERICAL, upper_certified=False,
                    upper_source="stored witness (verified)")
-        row["determined"] = row["lower"] == row["upper"]
+        row["determined"] = False       # a float witness is evidence, not a certificate
     if b.factors is not None and write_witness and path is not None and (
             stored is None or b.upper < stored.rank):
         save_witness(path, cores=tt.cores, factors=b.factors,
@@ -151,10 +155,13 @@ def _n2_r3_markdown(payload: dict) -> str:
     real_only = [r["d"] for r in rows if r.get("lower_field") == "real"]
     lines = [
         "CP-rank brackets of one random integer point of M^eq_{2,3} per d "
-        "(`tt_rnn.rank.report.n2_r3_table`). Lower bound: exact GF(p) unfolding rank (valid over "
-        "R and C) or the exact pencil certificate (valid for the **real CP rank** only); upper "
-        "bound: a real CP decomposition with relative error <= tol, stored as a witness "
-        "(`python -m tt_rnn.rank verify`)."
+        "(`tt_rnn.rank.report.n2_r3_table`). Lower bound: exact GF(p) unfolding rank, "
+        "Koszul-Young flattening or pencil uniqueness (valid over R and C) or the exact real "
+        "pencil certificate (valid for the **real CP rank** only); upper bound: a real CP "
+        "decomposition with relative error <= tol, stored as a witness "
+        "(`python -m tt_rnn.rank verify`) -- numerical evidence, not a certificate, unless the "
+        "upper bound column says it was verified exactly. Determined = both ends certified "
+        "(see docs/rank.md)."
         + (f" For d in {real_only} the pencil gives the lower end, so the bracket is on the real "
            f"CP rank; the bracket on the complex CP rank is shown as (C: [lower, upper])."
            if real_only else ""),
@@ -170,6 +177,7 @@ def _n2_r3_markdown(payload: dict) -> str:
         src = r.get("upper_source", r.get("upper_method", "-"))
         if r.get("witness"):
             src += f", `{r['witness']}`"
+        src += " (certified)" if r.get("upper_certified") else " (numerical, not a certificate)"
         t = r.get("witness_time_s") if r.get("upper_source", "").startswith("stored") else None
         time_s = f"{r['time_s']:.0f}" + (f" (+{t:.0f} witness)" if t else "")
         lines.append(
