@@ -127,3 +127,28 @@ def test_sweep_command_line_errors_are_one_line(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "tt_rnn.sweep", *argv], cwd=tmp_path, capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and text in proc.stderr, proc.stderr
+
+
+def test_a_preempted_job_is_requeued_and_resumes_from_its_checkpoint(in_tmp, fake_data_dir):
+    """submitit's preemption signal (USR2) reaches the job: the run records status ``interrupted``,
+    submitit requeues the same job, and it resumes from the last epoch's checkpoint."""
+    import submitit
+
+    from tt_rnn.sweep import TrainJob
+
+    config = tiny(in_tmp, fake_data_dir, "preempted", model="tt", rank=8, m=16, features="mlp", hidden=64,
+                  epochs=4, train_subset=600)
+    executor = submitit.LocalExecutor(folder=str(in_tmp / "logs"))
+    executor.update_parameters(timeout_min=60, signal_delay_s=5)
+    job = executor.submit(TrainJob("tiny/preempted", config))
+    results = in_tmp / "out" / "preempted.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (results.is_file() and read_results(results)["history"]):
+        time.sleep(0.02)
+    # what SLURM sends before a time limit or preemption, to the training process itself
+    os.kill(json.loads((in_tmp / "out" / "preempted.json.lock").read_text())["pid"], signal.SIGUSR2)
+    summary = job.result()
+    final = read_results(results)
+    assert summary["status"] == "completed" and final["status"] == "completed"
+    assert final["resumed_from"] is not None and final["resumed_from"]["epoch"] >= 1
+    assert [h["epoch"] for h in final["history"]] == [1, 2, 3, 4]
