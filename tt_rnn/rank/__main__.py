@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..tt import tt_to_tensor
 from .cpfit import cp_fit, descend_exact_fit
 from .report import witness_path
 from .witness import WitnessError, load_witness, save_witness, verify_witness
@@ -83,7 +84,6 @@ def _improve(args) -> int:
 
 def _tensor_of_cores(cores):
     """The integer tensor of TT ``cores`` (int64; entries checked by the fitting code)."""
-    from ..tt import tt_to_tensor
     return tt_to_tensor([c.astype(object) for c in cores]).astype("int64")
 
 

@@ -29,17 +29,13 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..tt import TensorTrain, random_tt, tt_to_tensor, unfold, validate_tt, witness_q
 from ._checks import _check_prime, _row_modes_or_default, _to_numpy
 from .constants import (BLAS_PRIME, BLAS_SECOND_PRIME, DEFAULT_PRIME, DEFAULT_SVD_RTOL,
                         FLOAT64_EXACT_INT, MAX_GFP_ENTRIES, SECOND_PRIME)
 from .unfolding import _numerical_rank
-
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
 
 
 def is_integer_tensor(tensor) -> bool:
@@ -223,7 +219,7 @@ def tt_to_tensor_mod_p(cores: Sequence, p: int = DEFAULT_PRIME) -> np.ndarray:
     residues is ``< 2^62`` and a sum of two reduced numbers ``< 2^32``, so nothing overflows.
     """
     p = _check_prime(p)
-    cores = [c.detach().cpu().numpy() if (torch is not None and isinstance(c, torch.Tensor)) else c
+    cores = [c.detach().cpu().numpy() if isinstance(c, torch.Tensor) else c
              for c in cores]
     mode_sizes, _ = validate_tt(cores)
     cores = [_residues(c, p) for c in cores]
