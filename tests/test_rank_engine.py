@@ -27,7 +27,7 @@ def test_fit_factors_are_for_the_tensor_as_given():
     x = R.random_cp_tensor((3, 3, 3), 2, seed=4) * 1e150
     fit = R.cp_fit(x, 2, seed=0)
     assert fit.exact
-    rebuilt = R._cp_full(fit.factors)
+    rebuilt = R.cp_to_tensor(fit.factors)
     scale = np.abs(x).max()
     assert np.linalg.norm((rebuilt - x) / scale) <= 1e-9 * np.linalg.norm(x / scale)
 

@@ -40,7 +40,7 @@ from .examples import random_cp_tensor, real_part_of_complex_cube, w_tensor
 from .gfp import (UnfoldingCertificate, certified_unfolding_rank, gf_p_rank, is_integer_tensor,
                   khrulkov_bound, min_cut_bound, proven_bound, theorem_bound, tt_to_tensor_mod_p,
                   unfolding_rank_mod_p)
-from .lm import _cp_full, _GaussNewtonSystem, blas_single_thread, border_rank_suspected  # noqa: F401
+from .lm import blas_single_thread, border_rank_suspected, cp_to_tensor
 from .koszul import koszul_young_lower_bound, koszul_young_matrix, koszul_young_reach
 from .pencil import pencil_certificate_fraction, pencil_lower_bound
 from .rational import exact_cp_recomposition, rational_cp_certificate
@@ -60,7 +60,7 @@ __all__ = [
     "proven_bound", "min_cut_bound",
     "pencil_lower_bound", "pencil_certificate_fraction", "blas_single_thread",
     "CPFit", "cp_fit", "CPSearch", "generic_rank_estimate", "cp_rank_upper_bound",
-    "descend_exact_fit", "border_rank_suspected",
+    "descend_exact_fit", "border_rank_suspected", "cp_to_tensor",
     "RankBracket", "cp_rank_bracket", "FIELD_COMPLEX", "FIELD_REAL",
     "UPPER_EXACT", "UPPER_NUMERICAL", "UPPER_TRIVIAL", "UPPER_PENCIL", "tt_to_tensor_exact",
     "LOWER_UNFOLDING", "LOWER_KOSZUL", "LOWER_UNIQUENESS", "LOWER_REAL_PENCIL",

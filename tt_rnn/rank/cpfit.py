@@ -32,7 +32,7 @@ import numpy as np
 
 from ._checks import _check_size, _check_tol, _max_abs_scaled, _to_float64, _to_numpy
 from .constants import DEFAULT_FIT_TOL, DEFAULT_NORM_LIMIT, MAX_FIT_ENTRIES
-from .lm import _balance, _cp_full, _lm, blas_single_thread, border_rank_suspected
+from .lm import _balance, _lm, blas_single_thread, border_rank_suspected, cp_to_tensor
 
 
 @dataclass
@@ -214,7 +214,7 @@ def _cp_fit(tensor, rank, *, tol, n_als, n_random, n_refine, warm_start, seed, a
         w, fac = cp
         fac = [np.asarray(f, dtype=np.float64) for f in fac]
         fac[0] = fac[0] * np.asarray(w)[None, :]
-        err = float(np.linalg.norm(_cp_full(fac) - xu))
+        err = float(np.linalg.norm(cp_to_tensor(fac) - xu))
         als.append((err, fac, "als-" + init, seed_used))
     als.sort(key=lambda t: t[0])
     for err, fac, kind, seed_used in als[:n_refine]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..tt import random_tt, tt_to_tensor
 from .constants import DEFAULT_FIT_TOL, FLOAT64_EXACT_INT
-from .lm import _cp_full
+from .lm import cp_to_tensor
 
 WITNESS_KEYS = ("n", "r", "d", "shared", "seed", "integer_range", "rank", "rel_error", "tol")
 
@@ -68,7 +68,7 @@ def witness_error(cores, factors) -> float:
     if maxabs >= FLOAT64_EXACT_INT:
         raise WitnessError(f"tensor entries reach {maxabs} >= 2^53: not exact in float64")
     x = exact.astype(np.float64) / maxabs
-    cp = _cp_full([np.asarray(f, dtype=np.float64) for f in factors]) / maxabs
+    cp = cp_to_tensor([np.asarray(f, dtype=np.float64) for f in factors]) / maxabs
     if cp.shape != x.shape:
         raise WitnessError(f"CP factors give shape {cp.shape}, the cores {x.shape}")
     return float(np.linalg.norm(x - cp) / np.linalg.norm(x))
