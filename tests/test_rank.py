@@ -84,18 +84,18 @@ def test_witness_unfolding_contains_identity_block():
         full = witness_tt(n, r, d).to_tensor()
         block = full[np.ix_(*[range(q)] * d)]
         assert np.array_equal(odd_even_unfolding(block), np.eye(q ** (d // 2)))
-        assert R.unfolding_rank_mod_p(full) >= q ** (d // 2) == R.theorem_bound(n, r, d)
+        assert R.unfolding_rank_mod_p(full) >= q ** (d // 2) == R.alkin_bound(n, r, d)
 
 
 def test_certified_unfolding_rank_record():
     cert = R.certified_unfolding_rank(2, 3, 6, shared=True, seed=0)
     assert cert.certified_rank <= cert.numerical_rank <= cert.max_possible_rank == 8
-    assert cert.certified_rank >= cert.theorem_bound == 8       # q = min(2, 3 - 1) = 2
+    assert cert.certified_rank >= cert.alkin_bound == 8       # q = min(2, 3 - 1) = 2
     rec = cert.to_dict()
     for key in ("n", "r", "d", "shared", "seed", "prime", "certified_rank", "numerical_rank",
-                "theorem_bound", "khrulkov_bound", "row_modes", "exceeds_theorem"):
+                "alkin_bound", "proven_bound", "row_modes", "exceeds_alkin_bound"):
         assert key in rec
-    assert R.certified_unfolding_rank(3, 2, 5, shared=False, seed=1).theorem_bound is None
+    assert R.certified_unfolding_rank(3, 2, 5, shared=False, seed=1).alkin_bound is None
 
 
 def test_certificate_is_a_lower_bound_for_the_tt_unfolding():

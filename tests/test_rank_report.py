@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_table_policy_and_published_values_are_defined_once():
     assert R.table_strategy(R.GALLOP_MAX_D) == ("gallop", None)
     assert R.table_strategy(R.GALLOP_MAX_D + 1) == ("descend", R.TABLE_TIME_LIMIT)
-    assert set(R.EARLIER_ESTIMATES) == set(R.EARLIER_BOUNDS)
+    assert set(R.KHRULKOV_2018_ESTIMATES) == set(R.KHRULKOV_2018_BOUNDS)
     bench = (ROOT / "benchmarks" / "bench_rank.py").read_text()
     nb = (ROOT / "estimate_cp_rank_for_random_tensor.ipynb").read_text()
     for text in (bench, nb):

@@ -11,8 +11,12 @@ every point of the family it was drawn from (:func:`certified_unfolding_rank`).
 Schema of ``results/rank/generic_unfolding_ranks.json``: ``{"schema": ..., "records": [...]}``
 whose records are :meth:`UnfoldingCertificate.to_dict` dictionaries -- keys ``n, r, d, shared,
 seed, integer_range, row_modes (0-based), unfolding_shape, prime, certified_rank, numerical_rank
-(null where skipped), numerical_rtol, max_possible_rank, theorem_bound (q^(d/2), q = min(n, r - 1),
-even d only, else null), khrulkov_bound (min(n, r)^(d/2), even d only), exceeds_theorem, time_s``.
+(null where skipped), numerical_rtol, max_possible_rank, alkin_bound (q^(d/2), q = min(n, r - 1),
+Remark 22 of the PDF; even d only, else null), proven_bound (min(n, r)^(d/2), Theorem 6 of the
+PDF; even d only), exceeds_alkin_bound, time_s``. Records written before these names were
+settled (the committed file) carry the same numbers as ``theorem_bound``, ``khrulkov_bound`` and
+``exceeds_theorem``; the readers (``scripts/certified_table.py``, ``tests/test_proof.py``)
+accept both.
 
 References
 ----------
@@ -278,28 +282,20 @@ def unfolding_rank_mod_p(tensor, row_modes=None, p: int | None = None) -> int:
     return gf_p_rank(unfold(x, rows), p)
 
 
-def theorem_bound(n: int, r: int, d: int):
-    """``q^(d/2)`` with ``q = min(n, r - 1)`` for even ``d`` (the PDF's first theorem); ``None`` for odd ``d``."""
+def alkin_bound(n: int, r: int, d: int):
+    """Alkin's bound ``q^(d/2)`` with ``q = min(n, r - 1)`` for even ``d`` (Remark 22 of the PDF,
+    ``rem:alkin``: the idle-state witness has an identity block of this size); ``None`` for odd ``d``.
+    """
     if d % 2:
         return None
     return witness_q(n, r) ** (d // 2)
 
 
-def khrulkov_bound(n: int, r: int, d: int):
-    """``min(n, r)^(d/2)`` for even ``d``, ``None`` for odd ``d``.
-
-    Stated for distinct cores in [3]_; proved for shared cores too (``thm:strong`` of the PDF),
-    so it equals :func:`proven_bound`. Kept under this name for the records' ``khrulkov_bound``.
-    """
-    if d % 2:
-        return None
-    return min(n, r) ** (d // 2)
-
-
 def proven_bound(n: int, r: int, d: int):
     """``min(n, r)^(d/2)`` for even ``d``: the generic lower bound proved for :math:`M^{eq}_{n,r}`.
 
-    ``thm:strong`` of ``paper/tensors_strong_hyp_sketch.tex``: for almost every point of
+    Theorem 6 of the PDF (``thm:strong`` of ``paper/tensors_strong_hyp_sketch.tex``; stated for
+    distinct cores by Khrulkov, Novikov and Oseledets [3]_): for almost every point of
     :math:`M^{eq}_{n,r}` the odd/even unfolding -- hence the CP rank -- has rank
     ``>= min(n, r)^(d/2)``. ``None`` for odd ``d``.
     """
@@ -362,20 +358,20 @@ class UnfoldingCertificate:
     numerical_rank: int | None
     numerical_rtol: float | None
     max_possible_rank: int
-    theorem_bound: int | None
-    khrulkov_bound: int | None
+    alkin_bound: int | None
+    proven_bound: int | None
     time_s: float
 
     @property
-    def exceeds_theorem(self):
-        """True when the certified rank is strictly above ``q^(d/2)`` (None for odd d)."""
-        return None if self.theorem_bound is None else self.certified_rank > self.theorem_bound
+    def exceeds_alkin_bound(self):
+        """True when the certified rank is strictly above Alkin's ``q^(d/2)`` (None for odd d)."""
+        return None if self.alkin_bound is None else self.certified_rank > self.alkin_bound
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["row_modes"] = list(self.row_modes)
         out["unfolding_shape"] = list(self.unfolding_shape)
-        out["exceeds_theorem"] = self.exceeds_theorem
+        out["exceeds_alkin_bound"] = self.exceeds_alkin_bound
         return out
 
 
@@ -392,7 +388,7 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
     Parameters
     ----------
     n, r, d : int
-        Mode size, TT rank, order (``d >= 2``, ``r >= 2`` for the theorem's ``q``).
+        Mode size, TT rank, order (``d >= 2``, ``r >= 2`` for Alkin's ``q``).
     shared : bool
         One inner core shared by all inner positions (:math:`M^{eq}_{n,r}`), else distinct cores.
     seed : int
@@ -458,5 +454,5 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
         integer_range=int(integer_range), row_modes=tuple(rows), unfolding_shape=shape,
         prime=int(prime), certified_rank=int(cert), numerical_rank=num_rank,
         numerical_rtol=used_rtol, max_possible_rank=min(shape),
-        theorem_bound=theorem_bound(n, r, d) if r >= 2 else None,
-        khrulkov_bound=khrulkov_bound(n, r, d), time_s=time.perf_counter() - start)
+        alkin_bound=alkin_bound(n, r, d) if r >= 2 else None,
+        proven_bound=proven_bound(n, r, d), time_s=time.perf_counter() - start)

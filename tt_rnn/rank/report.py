@@ -1,7 +1,7 @@
 """The ``n = 2, r = 3`` results table and the markdown of ``results/rank`` (README tables).
 
-Defines once what the notebook and ``benchmarks/bench_rank.py`` share: the earlier published
-estimates (Khrulkov, Novikov and Oseledets [1]_, table for ``n = 2, r = 3``), the search policy of
+Defines once what the notebook and ``benchmarks/bench_rank.py`` share: the published estimates
+of Khrulkov, Novikov and Oseledets 2018 [1]_ (their table for ``n = 2, r = 3``), the search policy of
 the table (:func:`table_strategy`), the computation of one table row (:func:`n2_r3_row`: a fresh
 :func:`~tt_rnn.rank.bracket.cp_rank_bracket`, merged with a verified stored witness when that
 is lower) and :func:`rank_tables`, which turns the files of ``results/rank`` into markdown.
@@ -24,10 +24,11 @@ from .constants import DEFAULT_FIT_TOL
 from .gfp import min_cut_bound, proven_bound
 from .witness import WitnessError, load_witness, save_witness, verify_witness
 
-#: Earlier published gradient-descent "CP-rank estimates" for a random point of M^eq_{2,3} [1]_.
-EARLIER_ESTIMATES = {2: 2, 3: 2, 4: 4, 5: 7, 6: 10, 7: 34, 8: 42}
-#: The lower bound printed beside them in the same table.
-EARLIER_BOUNDS = {2: 2, 3: 2, 4: 4, 5: 4, 6: 8, 7: 8, 8: 16}
+#: Khrulkov, Novikov, Oseledets 2018 [1]_: their gradient-descent "CP-rank estimates" for a
+#: random point of M^eq_{2,3}.
+KHRULKOV_2018_ESTIMATES = {2: 2, 3: 2, 4: 4, 5: 7, 6: 10, 7: 34, 8: 42}
+#: Khrulkov, Novikov, Oseledets 2018 [1]_: the lower bound printed beside them in the same table.
+KHRULKOV_2018_BOUNDS = {2: 2, 3: 2, 4: 4, 5: 4, 6: 8, 7: 8, 8: 16}
 #: Orders up to this climb from the lower bound (``"gallop"``); above, walk down (``"descend"``).
 GALLOP_MAX_D = 8
 #: Seconds of fitting search per order above GALLOP_MAX_D in the table (below: no limit).
@@ -49,8 +50,8 @@ def witness_path(folder, d: int, n: int = 2, r: int = 3) -> Path:
 
 
 def verdict(d: int, row: dict) -> str:
-    """Where the earlier estimate lies relative to our bracket (``row`` as in :func:`n2_r3_row`)."""
-    est = EARLIER_ESTIMATES.get(d)
+    """Where Khrulkov et al. 2018's estimate lies relative to our bracket (``row`` as in :func:`n2_r3_row`)."""
+    est = KHRULKOV_2018_ESTIMATES.get(d)
     if est is None:
         return "-"
     if est < row["lower"]:
@@ -75,8 +76,8 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
     Returns
     -------
     dict
-        ``RankBracket.to_dict()`` plus ``d, n, r, shared, seed, integer_range, earlier_estimate,
-        earlier_bound, verdict, upper_source, witness`` (path relative to ``folder``),
+        ``RankBracket.to_dict()`` plus ``d, n, r, shared, seed, integer_range, khrulkov_2018_estimate,
+        khrulkov_2018_bound, verdict, upper_source, witness`` (path relative to ``folder``),
         ``witness_time_s`` (compute time stored with the witness), ``time_s`` (this call).
     """
     start = time.perf_counter()
@@ -89,7 +90,8 @@ def n2_r3_row(d: int, *, seed: int = 0, folder=None, time_limit: float | None = 
     b = cp_rank_bracket(x, seed=seed, strategy=strategy, time_limit=limit or None,
                         fit=limit != 0)
     row = dict(d=d, n=2, r=3, shared=True, seed=seed, integer_range=3,
-               earlier_estimate=EARLIER_ESTIMATES.get(d), earlier_bound=EARLIER_BOUNDS.get(d))
+               khrulkov_2018_estimate=KHRULKOV_2018_ESTIMATES.get(d),
+               khrulkov_2018_bound=KHRULKOV_2018_BOUNDS.get(d))
     row.update(b.to_dict())
     source = ("fresh search" if b.factors is not None else
               "exact pencil certificate" if b.upper_method == UPPER_PENCIL else "trivial (slices)")
@@ -161,13 +163,16 @@ def _n2_r3_markdown(payload: dict) -> str:
         "decomposition with relative error <= tol, stored as a witness "
         "(`python -m tt_rnn.rank verify`) -- numerical evidence, not a certificate, unless the "
         "upper bound column says it was verified exactly. Determined = both ends certified "
-        "(see docs/rank.md)."
+        "(see docs/rank.md). Khrulkov et al. 2018 estimate: the CP rank that the gradient-descent "
+        "search of Khrulkov, Novikov and Oseledets (ICLR 2018) reported for a random point of "
+        "M^eq_{2,3}; Khrulkov et al. 2018 bound: the lower bound printed beside it in their table."
         + (f" For d in {real_only} the pencil gives the lower end, so the bracket is on the real "
            f"CP rank; the bracket on the complex CP rank is shown as (C: [lower, upper])."
            if real_only else ""),
         "",
-        "| d | earlier estimate | earlier bound | ours [lower, upper] | rank over | lower bound from "
-        "| fit error | upper bound from | determined | time (s) | earlier estimate vs our bracket |",
+        "| d | Khrulkov et al. 2018 estimate | Khrulkov et al. 2018 bound | ours [lower, upper] "
+        "| rank over | lower bound from | fit error | upper bound from | determined | time (s) "
+        "| Khrulkov et al. 2018 estimate vs our bracket |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         over = "R (real CP rank)" if r.get("lower_field") == "real" else "R and C"
@@ -181,7 +186,7 @@ def _n2_r3_markdown(payload: dict) -> str:
         t = r.get("witness_time_s") if r.get("upper_source", "").startswith("stored") else None
         time_s = f"{r['time_s']:.0f}" + (f" (+{t:.0f} witness)" if t else "")
         lines.append(
-            f"| {r['d']} | {r.get('earlier_estimate') or '-'} | {r.get('earlier_bound') or '-'} | "
+            f"| {r['d']} | {r.get('khrulkov_2018_estimate') or '-'} | {r.get('khrulkov_2018_bound') or '-'} | "
             f"{bracket} | {over} | {r['lower_method']} | {_fmt_err(r.get('upper_error'))} | {src} | "
             f"{'yes' if r['determined'] else 'no'} | {time_s} | {r.get('verdict', '-')} |")
     return "\n".join(lines)
