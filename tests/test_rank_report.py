@@ -24,19 +24,19 @@ def test_table_policy_and_published_values_are_defined_once():
         assert "34, 8: 42" not in text and "sys.path" not in text
 
 
-def test_rows_write_and_reuse_witnesses(tmp_path):
+def test_rows_write_and_reuse_decompositions(tmp_path):
     folder = tmp_path / "rank"
-    row = R.n2_r3_row(4, folder=folder, write_witness=True)
+    row = R.n2_r3_row(4, folder=folder, write_decomposition=True)
     assert (row["lower"], row["upper"]) == (4, 4)
     # the rank-4 fit has irrational factors: no exact certificate, so the row is not determined
     assert not row["upper_certified"] and not row["determined"]
-    assert row["witness"] == "witnesses/n2_r3_d4.npz" and row["lower_field"] == "complex"
-    rec = R.verify_witness(folder / row["witness"])
+    assert row["decomposition"] == "decompositions/n2_r3_d4.npz" and row["lower_field"] == "complex"
+    rec = R.verify_decomposition(folder / row["decomposition"])
     assert rec.rank == 4 and rec.recomputed_error <= 1e-10
-    # a stored witness below the fresh upper bound wins (here: fresh search switched off by a
+    # a stored decomposition below the fresh upper bound wins (here: fresh search switched off by a
     # zero time budget, so the fresh upper bound is the trivial one)
     again = R.n2_r3_row(4, folder=folder, time_limit=0.0)
-    assert again["upper"] == 4 and again["upper_source"] == "stored witness (verified)"
+    assert again["upper"] == 4 and again["upper_source"] == "stored decomposition (verified)"
 
 
 def test_table_json_and_markdown(tmp_path):

@@ -1,4 +1,5 @@
-"""CP-rank brackets: certified lower bounds, exact-fit upper bounds with checkable witnesses.
+"""CP-rank brackets: certified lower bounds, exact-fit upper bounds as checkable stored
+CP decompositions.
 
 The CP rank of a tensor ``X`` of order ``d`` is the least ``R`` such that
 ``X = sum_{t=1}^R a^{(1)}_t (x) ... (x) a^{(d)}_t``. It is NP-hard to compute in general
@@ -20,11 +21,11 @@ over. Modules:
 ``rational``   exact check of a fit: rational reconstruction and exact recomposition -- a
                certified upper bound when it passes
 ``bracket``    :func:`cp_rank_bracket` and :class:`RankBracket`
-``witness``    stored CP witnesses of upper bounds and :func:`verify_witness`
+``decompositions`` stored CP decompositions of upper bounds and :func:`verify_decomposition`
 ``report``     the ``n = 2, r = 3`` table, Khrulkov et al. 2018's published estimates, :func:`rank_tables`
 ``examples``   tensors of known rank (W tensor, random CP tensors, real rank != complex rank)
 
-Command line: ``python -m tt_rnn.rank verify [witness.npz ...]`` (see :mod:`tt_rnn.rank.__main__`).
+Command line: ``python -m tt_rnn.rank verify [decomposition.npz ...]`` (see :mod:`tt_rnn.rank.__main__`).
 All defaults and limits are in :mod:`tt_rnn.rank.constants`.
 """
 
@@ -47,10 +48,12 @@ from .pencil import pencil_certificate_fraction, pencil_lower_bound
 from .rational import exact_cp_recomposition, rational_cp_certificate
 from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
 from .report import (GALLOP_MAX_D, KHRULKOV_2018_BOUNDS, KHRULKOV_2018_ESTIMATES, TABLE_TIME_LIMIT,
-                     n2_r3_row, n2_r3_table, rank_tables, table_strategy)
+                     decomposition_path, n2_r3_row, n2_r3_table, rank_tables,
+                     table_strategy)
 from .unfolding import balanced_bipartitions, best_unfolding_rank, unfolding_rank
-from .witness import (WitnessError, WitnessRecord, load_witness, save_witness, verify_witness,
-                      witness_error)
+from .decompositions import (DECOMPOSITION_KEYS, DecompositionError, DecompositionRecord,
+                             decomposition_error, load_decomposition, save_decomposition,
+                             verify_decomposition)
 
 __all__ = [
     "DEFAULT_PRIME", "BLAS_PRIME", "SECOND_PRIME", "BLAS_SECOND_PRIME", "DEFAULT_SVD_RTOL",
@@ -69,8 +72,8 @@ __all__ = [
     "pencil_uniqueness_lower_bound", "pencil_diagonalisable_upper_bound",
     "rational_cp_certificate", "exact_cp_recomposition",
     "w_tensor", "random_cp_tensor", "real_part_of_complex_cube",
-    "WitnessError", "WitnessRecord", "save_witness", "load_witness", "verify_witness",
-    "witness_error",
+    "DecompositionError", "DecompositionRecord", "DECOMPOSITION_KEYS", "save_decomposition",
+    "load_decomposition", "verify_decomposition", "decomposition_error", "decomposition_path",
     "KHRULKOV_2018_ESTIMATES", "KHRULKOV_2018_BOUNDS", "GALLOP_MAX_D", "TABLE_TIME_LIMIT", "table_strategy",
     "n2_r3_row", "n2_r3_table", "rank_tables",
 ]

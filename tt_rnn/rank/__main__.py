@@ -1,13 +1,13 @@
 """Command line of :mod:`tt_rnn.rank`.
 
 ``python -m tt_rnn.rank verify [paths...]``
-    Re-check stored CP witnesses (default: every ``results/rank/witnesses/*.npz`` below the
+    Re-check stored CP decompositions (default: every ``results/rank/decompositions/*.npz`` below the
     current directory). One line per file; exit status 0 when all pass, 2 on the first kind of
     failure (each failure is one line naming the file and the reason).
 ``python -m tt_rnn.rank improve --d 9 10 [--time-limit S] [--lm-iter N] [--restarts K]``
-    Walk down from the stored witness of each ``d`` (:func:`~tt_rnn.rank.cpfit.descend_exact_fit`),
+    Walk down from the stored decomposition of each ``d`` (:func:`~tt_rnn.rank.cpfit.descend_exact_fit`),
     then try ``K`` random starts one rank lower (:func:`~tt_rnn.rank.cpfit.cp_fit`), and overwrite
-    the witness with every lower exact fit found (the long computation behind the table).
+    the decomposition with every lower exact fit found (the long computation behind the table).
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ from pathlib import Path
 
 from ..tt import tt_to_tensor
 from .cpfit import cp_fit, descend_exact_fit
-from .report import witness_path
-from .witness import WitnessError, load_witness, save_witness, verify_witness
+from .report import decomposition_path
+from .decompositions import (DecompositionError, load_decomposition, save_decomposition,
+                             verify_decomposition)
 
 
 def _verify(paths) -> int:
-    paths = [Path(p) for p in paths] or sorted(Path("results/rank/witnesses").glob("*.npz"))
+    paths = [Path(p) for p in paths] or sorted(Path("results/rank/decompositions").glob("*.npz"))
     if not paths:
-        print("no witness files given or found under results/rank/witnesses", file=sys.stderr)
+        print("no decomposition files given or found under results/rank/decompositions", file=sys.stderr)
         return 2
     status = 0
     for path in paths:
         try:
-            rec = verify_witness(path)
-        except (WitnessError, OSError, ValueError) as err:
+            rec = verify_decomposition(path)
+        except (DecompositionError, OSError, ValueError) as err:
             print(f"FAIL {path}: {err}".splitlines()[0], file=sys.stderr)
             status = 2
             continue
@@ -44,11 +45,11 @@ def _verify(paths) -> int:
 
 def _improve(args) -> int:
     for d in args.d:
-        path = witness_path(args.folder, d)
+        path = decomposition_path(args.folder, d)
         try:
-            cores, factors, meta = load_witness(path)
-            verify_witness(path)
-        except (WitnessError, OSError) as err:
+            cores, factors, meta = load_decomposition(path)
+            verify_decomposition(path)
+        except (DecompositionError, OSError) as err:
             print(f"FAIL {path}: {err}", file=sys.stderr)
             return 2
         start = time.perf_counter()
@@ -56,10 +57,10 @@ def _improve(args) -> int:
 
         def save(rank, facs, err, kappa, d=d, path=path, cores=cores, meta=meta,
                  method=f"descend_exact_fit (prune + Levenberg-Marquardt) from the rank-"
-                        f"{meta['rank']} witness"):
+                        f"{meta['rank']} decomposition"):
             new = dict(meta, kappa=kappa, method=method,
                        time_s=base_time + time.perf_counter() - start)
-            stored = save_witness(path, cores=cores, factors=facs, meta=new)
+            stored = save_decomposition(path, cores=cores, factors=facs, meta=new)
             print(f"d={d}: rank {rank} fitted, relative error {stored['rel_error']:.2e}, "
                   f"saved {path}", flush=True)
 
@@ -89,11 +90,12 @@ def _tensor_of_cores(cores):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tt_rnn.rank",
-                                     description="CP-rank witnesses: verify or improve")
+                                     description="stored CP decompositions (the upper bounds of the rank "
+                                                 "table): verify or improve")
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="re-check stored CP witnesses")
+    v = sub.add_parser("verify", help="re-check stored CP decompositions")
     v.add_argument("paths", nargs="*")
-    imp = sub.add_parser("improve", help="descend from stored witnesses")
+    imp = sub.add_parser("improve", help="descend from stored decompositions")
     imp.add_argument("--d", type=int, nargs="+", required=True)
     imp.add_argument("--folder", default="results/rank")
     imp.add_argument("--time-limit", type=float, default=600.0)

@@ -79,12 +79,12 @@ class RankBracket:
     upper_certified : bool
         True for the trivial bound and for a fit verified by exact recomposition.
     upper_error : float or None
-        Relative error of the witness fit.
+        Relative error of the fit behind the upper bound.
     tol : float
         Exact-fit tolerance.
     seed : int
     factors : list of numpy.ndarray or None
-        Witness factors of the upper bound (real).
+        Factors of the decomposition behind the upper bound (real).
     error_curve, border : dict
         Best relative error and border-rank flag per rank tried.
     search_complete : bool

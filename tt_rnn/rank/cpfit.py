@@ -3,7 +3,7 @@
 A rank ``R`` counts as *fitted* when some real rank-``R`` decomposition reaches relative error
 ``||X - X_R||_F / ||X||_F <= tol`` (default ``1e-10`` in float64) with bounded components
 (``kappa <= norm_limit``) -- numerical evidence that the real (hence also the complex) CP rank is
-``<= R``, not a proof; stored witnesses can be re-checked by :mod:`tt_rnn.rank.witness`. Starts:
+``<= R``, not a proof; stored decompositions can be re-checked by :mod:`tt_rnn.rank.decompositions`. Starts:
 ALS with line search from tensorly [1]_ (:func:`tensorly.decomposition.parafac`), warm starts
 from neighbouring ranks, random starts; refinement by the Levenberg-Marquardt solver of
 :mod:`tt_rnn.rank.lm` ([2]_, [3]_). Inputs are divided by ``max|x|`` first, so nothing depends on
@@ -51,7 +51,7 @@ class CPFit:
     border_suspected : bool
         Some attempt at this rank showed border-rank behaviour.
     factors : list of numpy.ndarray or None
-        Witness factors ``A_k`` of shape ``(n_k, rank)`` of the best attempt, for the tensor as
+        Factors ``A_k`` of shape ``(n_k, rank)`` of the best attempt, for the tensor as
         given (not normalised).
     attempts : list of dict
         One record per start: ``kind`` (``warm-pad``, ``warm-prune``, ``als-svd``,
@@ -267,7 +267,7 @@ class CPSearch:
     rank : int or None
         The first rank with an exact fit (``None`` if none up to ``rank_max`` / the time limit).
     fit : CPFit or None
-        Its fit (witness factors, error, attempts with seeds).
+        Its fit (factors, error, attempts with seeds).
     error_curve : dict
         ``{rank: best relative error}`` over every rank tried.
     border : dict
