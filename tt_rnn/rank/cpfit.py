@@ -22,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -72,6 +73,7 @@ class CPFit:
 
 
 def _check_fit_input(tensor, tol, norm_limit):
+    """The checks of every public fitting function; returns the tensor as float64 numpy."""
     x = _to_numpy(tensor)
     if x.ndim < 2:
         raise ValueError(f"need a tensor of order >= 2, got shape {x.shape}")
@@ -120,20 +122,24 @@ def cp_fit(tensor, rank: int, *, tol: float = DEFAULT_FIT_TOL, n_als: int = 3,
     CPFit
         Attempts stop at the first exact fit.
     """
+    x = _check_fit_input(tensor, tol, norm_limit)
+    if int(rank) < 1:
+        raise ValueError(f"rank must be >= 1, got rank = {rank}")
     with blas_single_thread():
-        return _cp_fit(tensor, rank, tol=tol, n_als=n_als, n_random=n_random, n_refine=n_refine,
+        return _cp_fit(x, int(rank), tol=tol, n_als=n_als, n_random=n_random, n_refine=n_refine,
                        warm_start=warm_start, seed=seed, als_iter=als_iter, lm_iter=lm_iter,
                        norm_limit=norm_limit, time_limit=time_limit)
 
 
-def _cp_fit(tensor, rank, *, tol, n_als, n_random, n_refine, warm_start, seed, als_iter, lm_iter,
-            norm_limit, time_limit) -> CPFit:
+def _cp_fit(x: np.ndarray, rank: int, *, tol: float = DEFAULT_FIT_TOL, n_als: int = 3,
+            n_random: int = 2, n_refine: int = 2, warm_start=None, seed: int = 0,
+            als_iter: int = 200, lm_iter: int = 400, norm_limit: float = DEFAULT_NORM_LIMIT,
+            time_limit: float | None = None) -> CPFit:
+    """:func:`cp_fit` of a tensor checked by :func:`_check_fit_input` (float64, order ``>= 2``,
+    within the size limit), a rank ``>= 1`` and checked ``tol``, ``norm_limit``; the caller
+    holds :func:`blas_single_thread`. ``warm_start`` is checked here (the searches build it)."""
     from tensorly.decomposition import parafac
 
-    x = _check_fit_input(tensor, tol, norm_limit)
-    if int(rank) < 1:
-        raise ValueError(f"rank must be >= 1, got rank = {rank}")
-    rank = int(rank)
     start = time.perf_counter()
     deadline = None if time_limit is None else start + time_limit
     xs, maxabs = _max_abs_scaled(x)
@@ -339,6 +345,25 @@ def cp_rank_upper_bound(tensor, rank_min: int = 1, rank_max: int | None = None, 
     CPSearch
     """
     x = _check_fit_input(tensor, tol, norm_limit)
+    unknown = sorted(set(fit_kwargs) - SEARCH_FIT_KEYWORDS)
+    if unknown:
+        raise TypeError(f"cp_rank_upper_bound got unexpected keyword argument(s) {unknown}; "
+                        f"cp_fit accepts {sorted(SEARCH_FIT_KEYWORDS)} from it")
+    return _cp_rank_upper_bound(x, rank_min, rank_max, tol=tol, seed=seed, strategy=strategy,
+                                rank_guess=rank_guess, time_limit=time_limit,
+                                rank_time_limit=rank_time_limit, norm_limit=norm_limit,
+                                verbose=verbose, fit_kwargs=fit_kwargs)
+
+
+def _cp_rank_upper_bound(x: np.ndarray, rank_min: int, rank_max: int | None, *, tol: float,
+                         seed: int = 0, strategy: str = "linear", rank_guess: int | None = None,
+                         time_limit: float | None = None, rank_time_limit: float | None = None,
+                         norm_limit: float = DEFAULT_NORM_LIMIT, verbose: bool = False,
+                         fit_kwargs=None) -> CPSearch:
+    """:func:`cp_rank_upper_bound` of a tensor checked by :func:`_check_fit_input`. The rank range
+    and the strategy are checked here: :func:`~tt_rnn.rank.bracket.cp_rank_bracket` derives
+    ``rank_min`` from the tensor."""
+    fit_kwargs = fit_kwargs or {}
     trivial = x.size // max(x.shape)
     if rank_max is None:
         rank_max = trivial
@@ -364,6 +389,11 @@ def cp_rank_upper_bound(tensor, rank_min: int = 1, rank_max: int | None = None, 
     return CPSearch(best, run.fits.get(best), dict(sorted(run.curve.items())),
                     dict(sorted(run.border.items())), run.fits, seed, tol,
                     time.perf_counter() - run.start, strategy, complete)
+
+
+#: Keywords of :func:`cp_fit` that :func:`cp_rank_upper_bound` passes on (the rest it sets itself).
+SEARCH_FIT_KEYWORDS = frozenset(inspect.signature(cp_fit).parameters) - {
+    "tensor", "rank", "tol", "seed", "warm_start", "norm_limit", "time_limit"}
 
 
 class _RankSearch:
@@ -401,8 +431,9 @@ class _RankSearch:
         if cheap:  # only the pruned exact fit from above, no ALS / random starts
             ws = ws[:1]
             kwargs.update(n_als=0, n_random=0)
-        fit = cp_fit(self.x, rank, tol=self.tol, seed=self.seed, warm_start=ws or None,
-                     norm_limit=self.norm_limit, time_limit=limit, **kwargs)
+        with blas_single_thread():
+            fit = _cp_fit(self.x, rank, tol=self.tol, seed=self.seed, warm_start=ws or None,
+                          norm_limit=self.norm_limit, time_limit=limit, **kwargs)
         if rank in fits and not fit.exact and fits[rank].rel_error < fit.rel_error:
             fit = fits[rank]
         self.curve[rank], self.border[rank] = fit.rel_error, fit.border_suspected

@@ -50,7 +50,11 @@ def is_integer_tensor(tensor) -> bool:
     ``|x| < 2^53``. (Integer tensors with entries ``>= 2^53`` are refused by every float64
     computation, see ``_to_float64``.)
     """
-    x = _to_numpy(tensor)
+    return _is_integer_array(_to_numpy(tensor))
+
+
+def _is_integer_array(x: np.ndarray) -> bool:
+    """:func:`is_integer_tensor` of a checked numpy array (see ``_checks._to_numpy``)."""
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
         return True
     return bool(np.all(np.abs(x) < float(FLOAT64_EXACT_INT)) and np.all(x == np.round(x)))
@@ -206,12 +210,23 @@ def gf_p_rank(matrix, p: int | None = None, *, method: str = "auto", block: int 
     if p is None:
         p = BLAS_PRIME if method == "blocked" else DEFAULT_PRIME
     p = _check_prime(p)
-    a = _residues(matrix, p)
+    return _gf_p_rank(_residues(matrix, p), p, method, int(block))
+
+
+def _gf_p_rank(a: np.ndarray, p: int, method: str, block: int = 64) -> int:
+    """:func:`gf_p_rank` of a fresh int64 residue matrix ``a`` (entries in ``[0, p)``, overwritten),
+    a checked prime ``p`` and a resolved ``method`` (``"elimination"`` or ``"blocked"``)."""
     if a.shape[0] > a.shape[1]:
         a = a.T
     if method == "blocked":
-        return _gf_p_rank_blocked(np.ascontiguousarray(a, dtype=np.float64), p, int(block))
+        return _gf_p_rank_blocked(np.ascontiguousarray(a, dtype=np.float64), p, block)
     return _gf_p_rank_elimination(np.ascontiguousarray(a), p)
+
+
+def _auto_method(shape, p: int, block: int = 64) -> str:
+    """``method="auto"`` of :func:`gf_p_rank` for a given prime."""
+    blas_ok = block * (p - 1) ** 2 + p < 2 ** 53
+    return "blocked" if (blas_ok and min(shape) > 128) else "elimination"
 
 
 def tt_to_tensor_mod_p(cores: Sequence, p: int = DEFAULT_PRIME) -> np.ndarray:
@@ -226,6 +241,11 @@ def tt_to_tensor_mod_p(cores: Sequence, p: int = DEFAULT_PRIME) -> np.ndarray:
     cores = [c.detach().cpu().numpy() if isinstance(c, torch.Tensor) else c
              for c in cores]
     mode_sizes, _ = validate_tt(cores)
+    return _contract_mod_p(cores, mode_sizes, p)
+
+
+def _contract_mod_p(cores, mode_sizes, p: int) -> np.ndarray:
+    """:func:`tt_to_tensor_mod_p` of checked numpy cores (``validate_tt``) and a checked prime."""
     cores = [_residues(c, p) for c in cores]
     left = cores[0]  # (N, r)
     for core in cores[1:]:
@@ -268,7 +288,7 @@ def unfolding_rank_mod_p(tensor, row_modes=None, p: int | None = None) -> int:
     else:
         x = _to_numpy(tensor)
         shape = x.shape
-        if not is_integer_tensor(x):
+        if not _is_integer_array(x):
             raise ValueError("unfolding_rank_mod_p needs an integer tensor (an integer dtype, or "
                              "integral floats with |x| < 2^53); use unfolding_rank for float tensors")
     size = int(np.prod(shape))
@@ -278,8 +298,21 @@ def unfolding_rank_mod_p(tensor, row_modes=None, p: int | None = None) -> int:
     rows = _row_modes_or_default(len(shape), row_modes)
     n_rows = int(np.prod([shape[m] for m in rows]))
     p, _ = _primes_for((n_rows, size // n_rows), p)
-    x = tt_to_tensor_mod_p(tensor.cores, p) if isinstance(tensor, TensorTrain) else _residues(x, p)
-    return gf_p_rank(unfold(x, rows), p)
+    if isinstance(tensor, TensorTrain):
+        return _residue_unfolding_rank(tt_to_tensor_mod_p(tensor.cores, p), rows, p)
+    return _unfolding_rank_mod_p(x, rows, p)
+
+
+def _unfolding_rank_mod_p(x: np.ndarray, rows, p: int) -> int:
+    """:func:`unfolding_rank_mod_p` of a checked integer numpy tensor (``<= MAX_GFP_ENTRIES``),
+    checked row modes and a checked prime."""
+    return _residue_unfolding_rank(_residues(x, p), rows, p)
+
+
+def _residue_unfolding_rank(residues: np.ndarray, rows, p: int) -> int:
+    """GF(p) rank of an unfolding of a fresh residue tensor (int64 in ``[0, p)``; overwritten)."""
+    a = unfold(residues, rows)
+    return _gf_p_rank(a, p, _auto_method(a.shape, p))
 
 
 def alkin_bound(n: int, r: int, d: int):
@@ -437,7 +470,8 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
     n_rows = n ** len(rows)
     shape = (n_rows, n ** d // n_rows)
     p, p2 = _primes_for(shape, p)
-    cert = gf_p_rank(unfold(tt_to_tensor_mod_p(tt.cores, p), rows), p)
+    mode_sizes = (int(n),) * int(d)
+    cert = _residue_unfolding_rank(_contract_mod_p(tt.cores, mode_sizes, p), rows, p)
     prime = p
     num_rank, used_rtol = None, None
     if numerical == "auto":
@@ -446,7 +480,7 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
         full = tt_to_tensor([c.astype(np.float64) for c in tt.cores])
         num_rank, _, used_rtol = _numerical_rank(unfold(full, rows), rtol)
         if cert < num_rank:
-            cert2 = gf_p_rank(unfold(tt_to_tensor_mod_p(tt.cores, p2), rows), p2)
+            cert2 = _residue_unfolding_rank(_contract_mod_p(tt.cores, mode_sizes, p2), rows, p2)
             if cert2 > cert:
                 cert, prime = cert2, p2
     return UnfoldingCertificate(

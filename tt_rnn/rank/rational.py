@@ -126,6 +126,12 @@ def rational_cp_certificate(exact, factors, *, max_denominators=DEFAULT_MAX_DENO
     if len(factors) != x.ndim or any(np.shape(f)[0] != s for f, s in zip(factors, x.shape)):
         raise ValueError(f"factors of shapes {[np.shape(f) for f in factors]} do not match the "
                          f"tensor shape {x.shape}")
+    return _rational_cp_certificate(x, factors, max_denominators)
+
+
+def _rational_cp_certificate(x: np.ndarray, factors, max_denominators=DEFAULT_MAX_DENOMINATORS):
+    """:func:`rational_cp_certificate` of an object array of python ints ``x`` and factors of
+    matching shapes."""
     xf = x.astype(np.float64)
     norm = float(np.linalg.norm(xf)) or 1.0
     fixed = _gauge_fixed(factors)
