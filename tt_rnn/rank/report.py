@@ -185,7 +185,7 @@ def _n2_r3_markdown(payload: dict) -> str:
             src += f", `{r['decomposition']}`"
         src += " (certified)" if r.get("upper_certified") else " (numerical, not a certificate)"
         t = r.get("decomposition_time_s") if r.get("upper_source", "").startswith("stored") else None
-        time_s = f"{r['time_s']:.0f}" + (f" (+{t:.0f} fit)" if t else "")
+        time_s = f"{r['time_s']:.0f}" + (f" (+{t:.0f} for the stored fit)" if t else "")
         lines.append(
             f"| {r['d']} | {r.get('khrulkov_2018_estimate') or '-'} | {r.get('khrulkov_2018_bound') or '-'} | "
             f"{bracket} | {over} | {r['lower_method']} | {_fmt_err(r.get('upper_error'))} | {src} | "
