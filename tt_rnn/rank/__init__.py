@@ -22,10 +22,11 @@ over. Modules:
                certified upper bound when it passes
 ``bracket``    :func:`cp_rank_bracket` and :class:`RankBracket`
 ``decompositions`` stored CP decompositions of upper bounds and :func:`verify_decomposition`
-``report``     the ``n = 2, r = 3`` table, Khrulkov et al. 2018's published estimates, :func:`rank_tables`
+``report``     the ``n = 2, r = 3`` table, the published estimates of Khrulkov et al. 2018,
+               :func:`rank_tables`
 ``examples``   tensors of known rank (W tensor, random CP tensors, real rank != complex rank)
 
-Command line: ``python -m tt_rnn.rank verify [decomposition.npz ...]`` (see :mod:`tt_rnn.rank.__main__`).
+Command line: ``python -m tt_rnn.rank {verify,improve,bracket}`` (see :mod:`tt_rnn.rank.__main__`).
 All defaults and limits are in :mod:`tt_rnn.rank.constants`.
 """
 
