@@ -17,7 +17,7 @@ Usage::
     .venv/bin/python benchmarks/bench_rank.py            # d = 2..10
     .venv/bin/python benchmarks/bench_rank.py --d-max 8 --json results/rank/bench_rank.json
 
-Prints one line per d (the estimate Khrulkov et al. 2018 published, printed as "earlier"; the Adam
+Prints one line per d (the estimate Khrulkov et al. 2018 published, printed as "KNO2018"; the Adam
 estimate and time; our bracket and time)
 and the total times and their ratio.
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tt_rnn.rank import EARLIER_BOUNDS, EARLIER_ESTIMATES, cp_rank_bracket, table_strategy
+from tt_rnn.rank import KHRULKOV_2018_BOUNDS, KHRULKOV_2018_ESTIMATES, cp_rank_bracket, table_strategy
 from tt_rnn.tt import random_tt
 
 
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     rows = []
     print(f"n = 2, r = 3, shared inner core, integer cores seed {args.seed}; ours: tol "
           f"{args.tol:g}; Adam: tol {args.adam_tol:g}, {args.adam_steps} steps per rank")
-    print(f"{'d':>3} {'earlier':>7} {'bound':>5} | {'Adam':>5} {'time':>7} | "
+    print(f"{'d':>3} {'KNO2018':>7} {'bound':>5} | {'Adam':>5} {'time':>7} | "
           f"{'ours [lo, up]':>14} {'cert.':>5} {'error':>8} {'time':>7}")
     for d in range(args.d_min, args.d_max + 1):
         x = random_tt(2, 3, d, shared=True, seed=args.seed, integer=True).to_tensor()
@@ -115,12 +115,12 @@ def main(argv=None) -> int:
         ours = cp_rank_bracket(x, tol=args.tol, seed=args.seed, strategy=strategy,
                                time_limit=limit)
         err = f"{ours.upper_error:.1e}" if ours.upper_error is not None else "exact"
-        print(f"{d:>3} {EARLIER_ESTIMATES.get(d, '-'):>7} {EARLIER_BOUNDS.get(d, '-'):>5} | "
+        print(f"{d:>3} {KHRULKOV_2018_ESTIMATES.get(d, '-'):>7} {KHRULKOV_2018_BOUNDS.get(d, '-'):>5} | "
               f"{str(adam['rank']) if adam['rank'] else '>' + str(max(adam['errors'])):>5} "
               f"{adam['time_s']:>6.1f}s | "
               f"{f'[{ours.lower}, {ours.upper}]':>14} {'yes' if ours.lower_certified else 'no':>5} "
               f"{err:>8} {ours.time_s:>6.1f}s", flush=True)
-        rows.append(dict(d=d, earlier_estimate=EARLIER_ESTIMATES.get(d),
+        rows.append(dict(d=d, khrulkov_2018_estimate=KHRULKOV_2018_ESTIMATES.get(d),
                          adam=dict(rank=adam["rank"], error=adam["error"], time_s=adam["time_s"],
                                    tol=args.adam_tol, steps=args.adam_steps,
                                    ranks_tried=max(adam["errors"]) if adam["errors"] else 0,

@@ -4,7 +4,8 @@
 Source (default): results/rank/generic_unfolding_ranks.json, written by the notebook
 estimate_cp_rank_for_random_tensor.ipynb; its records are ``UnfoldingCertificate.to_dict()``
 dictionaries of :mod:`tt_rnn.rank` (keys ``n, r, d, shared, seed, row_modes, prime,
-certified_rank, max_possible_rank, theorem_bound, khrulkov_bound, ...``).
+certified_rank, max_possible_rank, alkin_bound, proven_bound, ...``; records written before
+the rename carry the same numbers as ``theorem_bound`` and ``khrulkov_bound``).
 
 Fallback: ``--compute`` draws the certificates here with ``tt_rnn.rank.certified_unfolding_rank``
 on a small grid (when the notebook's JSON is not available).
@@ -144,7 +145,8 @@ def summarize(records: list[dict]) -> list[dict]:
             row[key] = max(int(x["certified_rank"]) for x in recs) if recs else None
             row[key + "_draws"] = len(recs)
             for x in recs:  # the record's own bookkeeping must agree with ours
-                if x.get("khrulkov_bound") is not None and int(x["khrulkov_bound"]) != row["thm2"]:
+                old = x.get("khrulkov_bound")   # records written before the rename to proven_bound
+                if old is not None and int(old) != row["thm2"]:
                     raise ValueError(f"khrulkov_bound mismatch in record {x}")
                 if x.get("max_possible_rank") is not None and int(x["max_possible_rank"]) != row["size"]:
                     raise ValueError(f"max_possible_rank mismatch in record {x}")

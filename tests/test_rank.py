@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tt_rnn import rank as R
+from tt_rnn.rank.lm import _GaussNewtonSystem
 from tt_rnn.tt import odd_even_unfolding, random_tt, tt_to_tensor, witness_q, witness_tt
 
 
@@ -83,18 +84,18 @@ def test_witness_unfolding_contains_identity_block():
         full = witness_tt(n, r, d).to_tensor()
         block = full[np.ix_(*[range(q)] * d)]
         assert np.array_equal(odd_even_unfolding(block), np.eye(q ** (d // 2)))
-        assert R.unfolding_rank_mod_p(full) >= q ** (d // 2) == R.theorem_bound(n, r, d)
+        assert R.unfolding_rank_mod_p(full) >= q ** (d // 2) == R.alkin_bound(n, r, d)
 
 
 def test_certified_unfolding_rank_record():
     cert = R.certified_unfolding_rank(2, 3, 6, shared=True, seed=0)
     assert cert.certified_rank <= cert.numerical_rank <= cert.max_possible_rank == 8
-    assert cert.certified_rank >= cert.theorem_bound == 8       # q = min(2, 3 - 1) = 2
+    assert cert.certified_rank >= cert.alkin_bound == 8       # q = min(2, 3 - 1) = 2
     rec = cert.to_dict()
     for key in ("n", "r", "d", "shared", "seed", "prime", "certified_rank", "numerical_rank",
-                "theorem_bound", "khrulkov_bound", "row_modes", "exceeds_theorem"):
+                "alkin_bound", "proven_bound", "row_modes", "exceeds_alkin_bound"):
         assert key in rec
-    assert R.certified_unfolding_rank(3, 2, 5, shared=False, seed=1).theorem_bound is None
+    assert R.certified_unfolding_rank(3, 2, 5, shared=False, seed=1).alkin_bound is None
 
 
 def test_certificate_is_a_lower_bound_for_the_tt_unfolding():
@@ -122,7 +123,7 @@ def test_exact_fit_recovers_known_rank():
     x = R.random_cp_tensor((3, 4, 3), 3, seed=2)
     fit = R.cp_fit(x, 3, seed=0)
     assert fit.exact and fit.rel_error <= R.DEFAULT_FIT_TOL
-    rebuilt = R._cp_full(fit.factors)
+    rebuilt = R.cp_to_tensor(fit.factors)
     assert np.linalg.norm(rebuilt - x) <= 1e-9 * np.linalg.norm(x)
     assert not R.cp_fit(x, 2, seed=0, n_als=2, n_random=1).exact
 
@@ -221,7 +222,7 @@ def test_matrix_free_gauss_newton_matches_dense():
     rng = np.random.default_rng(0)
     factors = [rng.standard_normal((n, 4)) for n in (2, 3, 2, 4)]
     v = rng.standard_normal(sum(f.size for f in factors))
-    dense, free = R._GaussNewtonSystem(factors, True), R._GaussNewtonSystem(factors, False)
+    dense, free = _GaussNewtonSystem(factors, True), _GaussNewtonSystem(factors, False)
     assert np.allclose(dense.matvec(v), free.matvec(v), rtol=1e-12, atol=1e-12)
     assert np.allclose(dense.solve(v, 1.0, 1e-14), free.solve(v, 1.0, 1e-14), atol=1e-8)
 

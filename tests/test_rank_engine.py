@@ -27,7 +27,7 @@ def test_fit_factors_are_for_the_tensor_as_given():
     x = R.random_cp_tensor((3, 3, 3), 2, seed=4) * 1e150
     fit = R.cp_fit(x, 2, seed=0)
     assert fit.exact
-    rebuilt = R._cp_full(fit.factors)
+    rebuilt = R.cp_to_tensor(fit.factors)
     scale = np.abs(x).max()
     assert np.linalg.norm((rebuilt - x) / scale) <= 1e-9 * np.linalg.norm(x / scale)
 
@@ -101,8 +101,8 @@ def test_pencil_fraction_is_strictly_between_zero_and_one():
 
 
 def test_min_cut_and_proven_bounds():
-    assert R.proven_bound(2, 3, 8) == 16 and R.theorem_bound(2, 3, 8) == 16
-    assert R.proven_bound(3, 3, 6) == 27 > R.theorem_bound(3, 3, 6) == 8
+    assert R.proven_bound(2, 3, 8) == 16 and R.alkin_bound(2, 3, 8) == 16
+    assert R.proven_bound(3, 3, 6) == 27 > R.alkin_bound(3, 3, 6) == 8
     assert R.proven_bound(2, 3, 7) is None and R.min_cut_bound(2, 3, 7) is None
     for n in (2, 3, 5, 10):
         for r in (1, 2, 3, 4):

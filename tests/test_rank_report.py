@@ -17,26 +17,26 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_table_policy_and_published_values_are_defined_once():
     assert R.table_strategy(R.GALLOP_MAX_D) == ("gallop", None)
     assert R.table_strategy(R.GALLOP_MAX_D + 1) == ("descend", R.TABLE_TIME_LIMIT)
-    assert set(R.EARLIER_ESTIMATES) == set(R.EARLIER_BOUNDS)
+    assert set(R.KHRULKOV_2018_ESTIMATES) == set(R.KHRULKOV_2018_BOUNDS)
     bench = (ROOT / "benchmarks" / "bench_rank.py").read_text()
     nb = (ROOT / "estimate_cp_rank_for_random_tensor.ipynb").read_text()
     for text in (bench, nb):
         assert "34, 8: 42" not in text and "sys.path" not in text
 
 
-def test_rows_write_and_reuse_witnesses(tmp_path):
+def test_rows_write_and_reuse_decompositions(tmp_path):
     folder = tmp_path / "rank"
-    row = R.n2_r3_row(4, folder=folder, write_witness=True)
+    row = R.n2_r3_row(4, folder=folder, write_decomposition=True)
     assert (row["lower"], row["upper"]) == (4, 4)
     # the rank-4 fit has irrational factors: no exact certificate, so the row is not determined
     assert not row["upper_certified"] and not row["determined"]
-    assert row["witness"] == "witnesses/n2_r3_d4.npz" and row["lower_field"] == "complex"
-    rec = R.verify_witness(folder / row["witness"])
+    assert row["decomposition"] == "decompositions/n2_r3_d4.npz" and row["lower_field"] == "complex"
+    rec = R.verify_decomposition(folder / row["decomposition"])
     assert rec.rank == 4 and rec.recomputed_error <= 1e-10
-    # a stored witness below the fresh upper bound wins (here: fresh search switched off by a
+    # a stored decomposition below the fresh upper bound wins (here: fresh search switched off by a
     # zero time budget, so the fresh upper bound is the trivial one)
     again = R.n2_r3_row(4, folder=folder, time_limit=0.0)
-    assert again["upper"] == 4 and again["upper_source"] == "stored witness (verified)"
+    assert again["upper"] == 4 and again["upper_source"] == "stored decomposition (verified)"
 
 
 def test_table_json_and_markdown(tmp_path):

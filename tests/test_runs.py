@@ -202,13 +202,13 @@ def test_corrupt_checkpoint_is_one_line_naming_the_file(mnist, tmp_path, fake_da
 
 
 def test_corrupt_witness_is_one_line(tmp_path):
-    witness = sorted((REPO / "results" / "rank" / "witnesses").glob("*.npz"))[0]
+    decomposition = sorted((REPO / "results" / "rank" / "decompositions").glob("*.npz"))[0]
     bad = tmp_path / "bad.npz"
-    bad.write_bytes(witness.read_bytes()[:300])
+    bad.write_bytes(decomposition.read_bytes()[:300])
     proc = subprocess.run([sys.executable, "-m", "tt_rnn.rank", "verify", str(bad)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
-    assert "cannot read witness" in proc.stderr and "bad.npz" in proc.stderr
+    assert "cannot read decomposition" in proc.stderr and "bad.npz" in proc.stderr
 
 
 def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):

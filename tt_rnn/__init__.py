@@ -45,7 +45,7 @@ from .tt import (TensorTrain, odd_even_min_cut_bound, odd_even_unfolding, random
 from . import rank  # CP-rank bounds: GF(p) certificates, exact fits, border-rank flags, brackets
 from .rank import (RankBracket, UnfoldingCertificate, best_unfolding_rank, border_rank_suspected,
                    certified_unfolding_rank, cp_rank_bracket, cp_rank_upper_bound, gf_p_rank,
-                   min_cut_bound, proven_bound, unfolding_rank, unfolding_rank_mod_p, verify_witness)
+                   min_cut_bound, proven_bound, unfolding_rank, unfolding_rank_mod_p, verify_decomposition)
 
 __all__ = [
     "features", "generalized", "networks", "rank", "regions", "tt",
@@ -56,7 +56,7 @@ __all__ = [
     "weight_tied_witness_tt", "witness_q", "witness_tt",
     "RankBracket", "UnfoldingCertificate", "best_unfolding_rank", "border_rank_suspected",
     "certified_unfolding_rank", "cp_rank_bracket", "cp_rank_upper_bound", "gf_p_rank",
-    "min_cut_bound", "proven_bound", "unfolding_rank", "unfolding_rank_mod_p", "verify_witness",
+    "min_cut_bound", "proven_bound", "unfolding_rank", "unfolding_rank_mod_p", "verify_decomposition",
 ]
 
 __version__ = "0.1.0"

@@ -37,10 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-try:  # torch is optional for this module: numpy cores work without it.
-    import torch
-except ImportError:  # pragma: no cover - torch is a hard dependency of the package
-    torch = None
+import torch
 
 __all__ = [
     "TensorTrain",
@@ -63,7 +60,7 @@ __all__ = [
 
 
 def _is_torch(x) -> bool:
-    return torch is not None and isinstance(x, torch.Tensor)
+    return isinstance(x, torch.Tensor)
 
 
 def _shape(x) -> tuple:

@@ -7,14 +7,10 @@ offending value (never a silent conversion that changes the tensor).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..tt import TensorTrain, odd_even_row_modes, validate_tt
 from .constants import FLOAT64_EXACT_INT, INT64_MAX
-
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
 
 
 def _shape_of(tensor) -> tuple[int, ...]:
@@ -29,7 +25,7 @@ def _shape_of(tensor) -> tuple[int, ...]:
 
 
 def _core_numpy(core) -> np.ndarray:
-    if torch is not None and isinstance(core, torch.Tensor):
+    if isinstance(core, torch.Tensor):
         return core.detach().cpu().numpy()
     return np.asarray(core)
 
@@ -98,7 +94,7 @@ def _to_numpy(tensor, name: str = "tensor") -> np.ndarray:
     """
     if isinstance(tensor, TensorTrain):
         tensor = tt_to_tensor_exact(tensor.cores)
-    if torch is not None and isinstance(tensor, torch.Tensor):
+    if isinstance(tensor, torch.Tensor):
         tensor = tensor.detach().cpu().numpy()
     if not isinstance(tensor, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, torch tensor or TensorTrain, "

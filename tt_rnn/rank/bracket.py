@@ -23,13 +23,13 @@ from ._checks import (_check_tol, _exceeds_float64, _max_abs_scaled, _shape_of, 
                       _to_numpy)
 from .constants import (DEFAULT_FIT_TOL, DEFAULT_SVD_RTOL, MAX_FIT_ENTRIES, MAX_GFP_ENTRIES,
                         MAX_SVD_ENTRIES)
-from .cpfit import CPSearch, cp_fit, cp_rank_upper_bound
-from .gfp import _primes_for, is_integer_tensor, unfolding_rank_mod_p
-from .koszul import KOSZUL_TIME_LIMIT, koszul_young_lower_bound
-from .pencil import pencil_lower_bound
-from .rational import rational_cp_certificate
-from .uniqueness import pencil_diagonalisable_upper_bound, pencil_uniqueness_lower_bound
-from .unfolding import balanced_bipartitions, best_unfolding_rank
+from .cpfit import CPSearch, _cp_rank_upper_bound, cp_fit, cp_rank_upper_bound
+from .gfp import _is_integer_array, _primes_for, _unfolding_rank_mod_p
+from .koszul import KOSZUL_TIME_LIMIT, _koszul_young_lower_bound
+from .pencil import _pencil_lower_bound
+from .rational import _rational_cp_certificate, exact_integer_array
+from .uniqueness import _pencil_diagonalisable_upper_bound, _pencil_uniqueness_lower_bound
+from .unfolding import _best_unfolding_rank, balanced_bipartitions
 
 #: ``lower_field`` / ``upper_field`` values: the field over which a bound on the CP rank holds.
 FIELD_COMPLEX = "complex"   # a lower bound valid over C, hence over R
@@ -54,6 +54,8 @@ _SET_BY_BRACKET = {"tensor", "rank", "rank_min", "rank_max", "tol", "seed", "str
 FIT_KEYWORDS = frozenset(
     (set(inspect.signature(cp_rank_upper_bound).parameters) |
      set(inspect.signature(cp_fit).parameters)) - _SET_BY_BRACKET - {"fit_kwargs"})
+#: Those of them that are parameters of the search itself (the rest go on to each fit).
+_SEARCH_KEYWORDS = frozenset(inspect.signature(cp_rank_upper_bound).parameters) & FIT_KEYWORDS
 
 
 @dataclass
@@ -79,12 +81,12 @@ class RankBracket:
     upper_certified : bool
         True for the trivial bound and for a fit verified by exact recomposition.
     upper_error : float or None
-        Relative error of the witness fit.
+        Relative error of the fit behind the upper bound.
     tol : float
         Exact-fit tolerance.
     seed : int
     factors : list of numpy.ndarray or None
-        Witness factors of the upper bound (real).
+        Factors of the decomposition behind the upper bound (real).
     error_curve, border : dict
         Best relative error and border-rank flag per rank tried.
     search_complete : bool
@@ -204,9 +206,9 @@ def _certify(xi: np.ndarray, modes_list, num_rank) -> tuple[int, tuple, list]:
     for modes in modes_list:
         rows = int(np.prod([xi.shape[m] for m in modes]))
         p1, p2 = _primes_for((rows, xi.size // rows), None)
-        c = unfolding_rank_mod_p(xi, modes, p1)
+        c = _unfolding_rank_mod_p(xi, list(modes), p1)
         if c < (num_rank if num_rank is not None else min(rows, xi.size // rows)):
-            c = max(c, unfolding_rank_mod_p(xi, modes, p2))
+            c = max(c, _unfolding_rank_mod_p(xi, list(modes), p2))
         if c > best:
             best, best_modes, primes = c, tuple(modes), [p1, p2]
     return best, best_modes, primes
@@ -301,15 +303,14 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     if not np.any(x):
         return RankBracket(0, 0, True, "zero tensor", {}, "zero tensor", True, 0.0, tol, seed,
                            None, {}, {}, True, time.perf_counter() - start)
-    integer = is_integer_tensor(x)
+    integer = _is_integer_array(x)
     if big:  # exact arithmetic only: no float SVD of a tensor float64 cannot hold
         num_rank, num_modes = None, tuple(odd_even_row_modes(x.ndim))
         evidence = dict(numerical_rank=None, note_numerical="skipped: entries >= 2^53 (float64 "
                         "would round them); exact GF(p) bounds only")
     else:
         xs, _ = _max_abs_scaled(x)
-        num_rank, num_modes, tried, exhaustive = best_unfolding_rank(
-            xs, rtol, max_partitions=max_partitions)
+        num_rank, num_modes, tried, exhaustive = _best_unfolding_rank(xs, rtol, max_partitions)
         evidence = dict(numerical_rank=num_rank, numerical_row_modes=list(num_modes),
                         numerical_rtol=rtol if rtol is not None else "max(shape) * eps",
                         partitions_tried=tried, partitions_exhaustive=exhaustive)
@@ -325,21 +326,21 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
                         primes=primes)
         lower, lower_certified, method = best_cert, True, LOWER_UNFOLDING
         if koszul and x.ndim >= 3:
-            cert = koszul_young_lower_bound(xi, floor=lower, seed=seed,
-                                            time_limit=KOSZUL_TIME_LIMIT)
+            cert = _koszul_young_lower_bound(xi, floor=lower, seed=seed,
+                                             time_limit=KOSZUL_TIME_LIMIT)
             if cert is not None:
                 evidence["koszul_young"] = cert
                 if cert["bound"] > lower:
                     lower, method = cert["bound"], LOWER_KOSZUL
         if pencil and 2 in x.shape and x.ndim >= 3:
-            cert = pencil_uniqueness_lower_bound(xi)
+            cert = _pencil_uniqueness_lower_bound(xi)
             if cert is not None:
                 evidence["pencil_uniqueness"] = cert
                 if cert["bound"] > lower:
                     lower, method = cert["bound"], LOWER_UNIQUENESS
         evidence["certified_complex_lower"] = lower
         if pencil and 2 in x.shape:
-            cert = pencil_lower_bound(xi)
+            cert = _pencil_lower_bound(xi)
             if cert is not None:
                 evidence["pencil"] = cert
                 if cert["bound"] > lower:
@@ -357,17 +358,21 @@ def cp_rank_bracket(tensor, *, rank_max: int | None = None, tol: float = DEFAULT
     upper_note, certified_upper = "", trivial
     search = None
     if certify and pencil and integer and x.ndim == 3:
-        cert = pencil_diagonalisable_upper_bound(x)
+        cert = _pencil_diagonalisable_upper_bound(x)
         if cert is not None and cert["bound"] < upper:
             upper, upper_method, certified_upper = cert["bound"], UPPER_PENCIL, cert["bound"]
             evidence["upper_pencil"] = cert
     if fit and lower < upper:
-        search = cp_rank_upper_bound(x, max(lower, 1), min(rank_max or upper, upper), tol=tol,
-                                     seed=seed, strategy=strategy, time_limit=time_limit,
-                                     **fit_kwargs)
+        search_kwargs = {k: v for k, v in fit_kwargs.items() if k in _SEARCH_KEYWORDS}
+        per_fit = {k: v for k, v in fit_kwargs.items() if k not in _SEARCH_KEYWORDS}
+        # checked above: size, order, tol, norm_limit, and no entry float64 would round
+        search = _cp_rank_upper_bound(np.asarray(x, dtype=np.float64), max(lower, 1),
+                                      min(rank_max or upper, upper), tol=tol, seed=seed,
+                                      strategy=strategy, time_limit=time_limit,
+                                      fit_kwargs=per_fit, **search_kwargs)
         if search.rank is not None and search.rank < upper:
             upper, upper_err, factors = search.rank, search.fit.rel_error, search.fit.factors
-            exact = rational_cp_certificate(x, factors) if integer else None
+            exact = _rational_cp_certificate(exact_integer_array(x), factors) if integer else None
             if exact is not None:
                 upper_method, upper_cert, certified_upper = UPPER_EXACT, True, upper
                 evidence["upper_exact"] = {k: v for k, v in exact.items() if k != "factors"}
@@ -417,6 +422,8 @@ def _check_bracket_arguments(tensor, *, seed, time_limit, strategy, max_partitio
         raise ValueError(f"max_partitions must be an integer >= 1, got {max_partitions!r}")
     if rank_max is not None and int(rank_max) < 1:
         raise ValueError(f"rank_max must be >= 1, got rank_max = {rank_max}")
+    if fit and "norm_limit" in fit_kwargs and not fit_kwargs["norm_limit"] > 1:
+        raise ValueError(f"norm_limit must be > 1, got norm_limit = {fit_kwargs['norm_limit']}")
     shape = _shape_of(tensor)
     if len(shape) < 2:
         raise ValueError(f"need a tensor of order >= 2, got shape {shape}")

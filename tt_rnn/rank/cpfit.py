@@ -3,7 +3,7 @@
 A rank ``R`` counts as *fitted* when some real rank-``R`` decomposition reaches relative error
 ``||X - X_R||_F / ||X||_F <= tol`` (default ``1e-10`` in float64) with bounded components
 (``kappa <= norm_limit``) -- numerical evidence that the real (hence also the complex) CP rank is
-``<= R``, not a proof; stored witnesses can be re-checked by :mod:`tt_rnn.rank.witness`. Starts:
+``<= R``, not a proof; stored decompositions can be re-checked by :mod:`tt_rnn.rank.decompositions`. Starts:
 ALS with line search from tensorly [1]_ (:func:`tensorly.decomposition.parafac`), warm starts
 from neighbouring ranks, random starts; refinement by the Levenberg-Marquardt solver of
 :mod:`tt_rnn.rank.lm` ([2]_, [3]_). Inputs are divided by ``max|x|`` first, so nothing depends on
@@ -22,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -32,7 +33,7 @@ import numpy as np
 
 from ._checks import _check_size, _check_tol, _max_abs_scaled, _to_float64, _to_numpy
 from .constants import DEFAULT_FIT_TOL, DEFAULT_NORM_LIMIT, MAX_FIT_ENTRIES
-from .lm import _balance, _cp_full, _lm, blas_single_thread, border_rank_suspected
+from .lm import _balance, _lm, blas_single_thread, border_rank_suspected, cp_to_tensor
 
 
 @dataclass
@@ -51,7 +52,7 @@ class CPFit:
     border_suspected : bool
         Some attempt at this rank showed border-rank behaviour.
     factors : list of numpy.ndarray or None
-        Witness factors ``A_k`` of shape ``(n_k, rank)`` of the best attempt, for the tensor as
+        Factors ``A_k`` of shape ``(n_k, rank)`` of the best attempt, for the tensor as
         given (not normalised).
     attempts : list of dict
         One record per start: ``kind`` (``warm-pad``, ``warm-prune``, ``als-svd``,
@@ -72,6 +73,7 @@ class CPFit:
 
 
 def _check_fit_input(tensor, tol, norm_limit):
+    """The checks of every public fitting function; returns the tensor as float64 numpy."""
     x = _to_numpy(tensor)
     if x.ndim < 2:
         raise ValueError(f"need a tensor of order >= 2, got shape {x.shape}")
@@ -120,20 +122,24 @@ def cp_fit(tensor, rank: int, *, tol: float = DEFAULT_FIT_TOL, n_als: int = 3,
     CPFit
         Attempts stop at the first exact fit.
     """
+    x = _check_fit_input(tensor, tol, norm_limit)
+    if int(rank) < 1:
+        raise ValueError(f"rank must be >= 1, got rank = {rank}")
     with blas_single_thread():
-        return _cp_fit(tensor, rank, tol=tol, n_als=n_als, n_random=n_random, n_refine=n_refine,
+        return _cp_fit(x, int(rank), tol=tol, n_als=n_als, n_random=n_random, n_refine=n_refine,
                        warm_start=warm_start, seed=seed, als_iter=als_iter, lm_iter=lm_iter,
                        norm_limit=norm_limit, time_limit=time_limit)
 
 
-def _cp_fit(tensor, rank, *, tol, n_als, n_random, n_refine, warm_start, seed, als_iter, lm_iter,
-            norm_limit, time_limit) -> CPFit:
+def _cp_fit(x: np.ndarray, rank: int, *, tol: float = DEFAULT_FIT_TOL, n_als: int = 3,
+            n_random: int = 2, n_refine: int = 2, warm_start=None, seed: int = 0,
+            als_iter: int = 200, lm_iter: int = 400, norm_limit: float = DEFAULT_NORM_LIMIT,
+            time_limit: float | None = None) -> CPFit:
+    """:func:`cp_fit` of a tensor checked by :func:`_check_fit_input` (float64, order ``>= 2``,
+    within the size limit), a rank ``>= 1`` and checked ``tol``, ``norm_limit``; the caller
+    holds :func:`blas_single_thread`. ``warm_start`` is checked here (the searches build it)."""
     from tensorly.decomposition import parafac
 
-    x = _check_fit_input(tensor, tol, norm_limit)
-    if int(rank) < 1:
-        raise ValueError(f"rank must be >= 1, got rank = {rank}")
-    rank = int(rank)
     start = time.perf_counter()
     deadline = None if time_limit is None else start + time_limit
     xs, maxabs = _max_abs_scaled(x)
@@ -214,7 +220,7 @@ def _cp_fit(tensor, rank, *, tol, n_als, n_random, n_refine, warm_start, seed, a
         w, fac = cp
         fac = [np.asarray(f, dtype=np.float64) for f in fac]
         fac[0] = fac[0] * np.asarray(w)[None, :]
-        err = float(np.linalg.norm(_cp_full(fac) - xu))
+        err = float(np.linalg.norm(cp_to_tensor(fac) - xu))
         als.append((err, fac, "als-" + init, seed_used))
     als.sort(key=lambda t: t[0])
     for err, fac, kind, seed_used in als[:n_refine]:
@@ -267,7 +273,7 @@ class CPSearch:
     rank : int or None
         The first rank with an exact fit (``None`` if none up to ``rank_max`` / the time limit).
     fit : CPFit or None
-        Its fit (witness factors, error, attempts with seeds).
+        Its fit (factors, error, attempts with seeds).
     error_curve : dict
         ``{rank: best relative error}`` over every rank tried.
     border : dict
@@ -339,6 +345,25 @@ def cp_rank_upper_bound(tensor, rank_min: int = 1, rank_max: int | None = None, 
     CPSearch
     """
     x = _check_fit_input(tensor, tol, norm_limit)
+    unknown = sorted(set(fit_kwargs) - SEARCH_FIT_KEYWORDS)
+    if unknown:
+        raise TypeError(f"cp_rank_upper_bound got unexpected keyword argument(s) {unknown}; "
+                        f"cp_fit accepts {sorted(SEARCH_FIT_KEYWORDS)} from it")
+    return _cp_rank_upper_bound(x, rank_min, rank_max, tol=tol, seed=seed, strategy=strategy,
+                                rank_guess=rank_guess, time_limit=time_limit,
+                                rank_time_limit=rank_time_limit, norm_limit=norm_limit,
+                                verbose=verbose, fit_kwargs=fit_kwargs)
+
+
+def _cp_rank_upper_bound(x: np.ndarray, rank_min: int, rank_max: int | None, *, tol: float,
+                         seed: int = 0, strategy: str = "linear", rank_guess: int | None = None,
+                         time_limit: float | None = None, rank_time_limit: float | None = None,
+                         norm_limit: float = DEFAULT_NORM_LIMIT, verbose: bool = False,
+                         fit_kwargs=None) -> CPSearch:
+    """:func:`cp_rank_upper_bound` of a tensor checked by :func:`_check_fit_input`. The rank range
+    and the strategy are checked here: :func:`~tt_rnn.rank.bracket.cp_rank_bracket` derives
+    ``rank_min`` from the tensor."""
+    fit_kwargs = fit_kwargs or {}
     trivial = x.size // max(x.shape)
     if rank_max is None:
         rank_max = trivial
@@ -347,106 +372,172 @@ def cp_rank_upper_bound(tensor, rank_min: int = 1, rank_max: int | None = None, 
         raise ValueError(f"rank_min must be >= 1, got rank_min = {rank_min}")
     if rank_max < rank_min:
         raise ValueError(f"rank_max = {rank_max} is below rank_min = {rank_min}")
-    if strategy not in ("linear", "gallop", "bisect", "descend"):
+    if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be 'linear', 'gallop', 'bisect' or 'descend', "
                          f"got {strategy!r}")
-    start = time.perf_counter()
-    fits, curve, border = {}, {}, {}
-    complete = True
+    run = _RankSearch(x, tol=tol, seed=seed, time_limit=time_limit,
+                      rank_time_limit=rank_time_limit, norm_limit=norm_limit, verbose=verbose,
+                      fit_kwargs=fit_kwargs)
+    if rank_guess is None and strategy in ("bisect", "descend"):
+        rank_guess = generic_rank_estimate(x.shape)
+    best, complete = _STRATEGIES[strategy](run, rank_min, rank_max, rank_guess)
+    if run.timed_out():  # an attempt cut short by the deadline is not a genuine failure
+        complete = False
+    for rank, fit in run.fits.items():
+        if rank != best:
+            fit.factors = None
+    return CPSearch(best, run.fits.get(best), dict(sorted(run.curve.items())),
+                    dict(sorted(run.border.items())), run.fits, seed, tol,
+                    time.perf_counter() - run.start, strategy, complete)
 
-    def attempt(rank, cheap=False):
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - start)
-        limit = rank_time_limit if remaining is None else (
-            remaining if rank_time_limit is None else min(remaining, rank_time_limit))
+
+#: Keywords of :func:`cp_fit` that :func:`cp_rank_upper_bound` passes on (the rest it sets itself).
+SEARCH_FIT_KEYWORDS = frozenset(inspect.signature(cp_fit).parameters) - {
+    "tensor", "rank", "tol", "seed", "warm_start", "norm_limit", "time_limit"}
+
+
+class _RankSearch:
+    """State of one :func:`cp_rank_upper_bound` run: the fits per rank and the clock.
+
+    :meth:`attempt` fits one rank (warm-started from the fits already made) and records it; the
+    strategy functions below decide which ranks to attempt.
+    """
+
+    def __init__(self, x, *, tol, seed, time_limit, rank_time_limit, norm_limit, verbose,
+                 fit_kwargs):
+        self.x, self.tol, self.seed, self.norm_limit = x, tol, seed, norm_limit
+        self.time_limit, self.rank_time_limit = time_limit, rank_time_limit
+        self.verbose, self.fit_kwargs = verbose, fit_kwargs
+        self.fits, self.curve, self.border = {}, {}, {}
+        self.start = time.perf_counter()
+
+    def timed_out(self) -> bool:
+        return self.time_limit is not None and \
+            time.perf_counter() - self.start > self.time_limit
+
+    def attempt(self, rank: int, cheap: bool = False) -> bool:
+        """Fit ``rank``; True on an exact fit. ``cheap``: only the pruned exact fit from above."""
+        fits = self.fits
+        remaining = None if self.time_limit is None else \
+            self.time_limit - (time.perf_counter() - self.start)
+        limit = self.rank_time_limit if remaining is None else (
+            remaining if self.rank_time_limit is None else min(remaining, self.rank_time_limit))
         # warm starts: prune the nearest exact fit above, pad the nearest fit below
         above = [k for k, f in fits.items() if k > rank and f.exact and f.factors is not None]
         below = [k for k, f in fits.items() if k < rank and f.factors is not None]
-        ws = ([fits[min(above)].factors] if above else []) + ([fits[max(below)].factors] if below else [])
-        kwargs = dict(fit_kwargs)
+        ws = ([fits[min(above)].factors] if above else []) + \
+            ([fits[max(below)].factors] if below else [])
+        kwargs = dict(self.fit_kwargs)
         if cheap:  # only the pruned exact fit from above, no ALS / random starts
             ws = ws[:1]
             kwargs.update(n_als=0, n_random=0)
-        fit = cp_fit(x, rank, tol=tol, seed=seed, warm_start=ws or None, norm_limit=norm_limit,
-                     time_limit=limit, **kwargs)
+        with blas_single_thread():
+            fit = _cp_fit(self.x, rank, tol=self.tol, seed=self.seed, warm_start=ws or None,
+                          norm_limit=self.norm_limit, time_limit=limit, **kwargs)
         if rank in fits and not fit.exact and fits[rank].rel_error < fit.rel_error:
             fit = fits[rank]
-        curve[rank], border[rank] = fit.rel_error, fit.border_suspected
+        self.curve[rank], self.border[rank] = fit.rel_error, fit.border_suspected
         fits[rank] = fit
-        if verbose:
-            print(f"  rank {rank:>4}: best relative error {fit.rel_error:.2e}, kappa {fit.kappa:.1e}, "
-                  f"{'exact' if fit.exact else 'no exact fit'}"
+        if self.verbose:
+            print(f"  rank {rank:>4}: best relative error {fit.rel_error:.2e}, kappa "
+                  f"{fit.kappa:.1e}, {'exact' if fit.exact else 'no exact fit'}"
                   f"{', border rank suspected' if fit.border_suspected else ''} "
                   f"[{len(fit.attempts)} starts, {fit.time_s:.1f} s]", flush=True)
         return fit.exact
 
-    def timed_out():
-        return time_limit is not None and time.perf_counter() - start > time_limit
 
-    best = None
-    if strategy == "linear":
-        for rank in range(rank_min, rank_max + 1):
-            if timed_out():
-                complete = False
-                break
-            if attempt(rank):
-                best = rank
-                break
-    else:
-        lo = rank_min - 1                      # largest failed rank
-        if strategy == "gallop":
-            rank, step = rank_min, 1
-        else:                                  # bisect / descend: first try the guess
-            if rank_guess is None:
-                rank_guess = generic_rank_estimate(x.shape)
-            rank, step = int(min(max(rank_guess, rank_min), rank_max)), max(1, (rank_max - rank_min) // 8)
-        while rank <= rank_max:
-            if timed_out():
-                complete = False
-                break
-            if attempt(rank):
-                best = rank
-                break
-            lo, rank, step = rank, rank + step, step * 2
-        if best is None and complete and rank > rank_max and lo < rank_max:
-            if attempt(rank_max):
-                best = rank_max
-        if best is not None and strategy == "descend":
-            hi, step = best, max(1, (best - lo) // 4)
-            while hi - lo > 1:
-                if timed_out():
-                    complete = False
-                    break
-                target = max(lo + 1, hi - step)
-                if attempt(target, cheap=True):
-                    hi = target
-                elif step > 1:
-                    step //= 2
-                elif attempt(target):
-                    hi = target
-                else:
-                    lo = target
-            best = hi
-        elif best is not None:
-            hi = best
-            while hi - lo > 1:
-                if timed_out():
-                    complete = False
-                    break
-                mid = (lo + hi) // 2
-                if attempt(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            best = hi
-    if timed_out():  # an attempt cut short by the deadline is not a genuine failure
-        complete = False
-    for rank, fit in fits.items():
-        if rank != best:
-            fit.factors = None
-    return CPSearch(best, fits.get(best), dict(sorted(curve.items())), dict(sorted(border.items())),
-                    fits, seed, tol, time.perf_counter() - start, strategy, complete)
+# Each strategy returns ``(best, complete)``: the smallest fitted rank it found (or None) and
+# whether it ran to its end (False when the time limit stopped it).
+
+def _search_linear(run: _RankSearch, rank_min: int, rank_max: int, rank_guess) -> tuple:
+    """``rank_min, rank_min + 1, ...`` up to the first exact fit."""
+    for rank in range(rank_min, rank_max + 1):
+        if run.timed_out():
+            return None, False
+        if run.attempt(rank):
+            return rank, True
+    return None, True
 
 
+def _climb(run: _RankSearch, rank: int, step: int, lo: int, rank_max: int) -> tuple:
+    """Try ``rank``, then steps ``step, 2 step, 4 step, ...`` up to the first exact fit, and
+    ``rank_max`` last when the steps jump over it. Returns ``(best, largest failed rank,
+    complete)``."""
+    while rank <= rank_max:
+        if run.timed_out():
+            return None, lo, False
+        if run.attempt(rank):
+            return rank, lo, True
+        lo, rank, step = rank, rank + step, step * 2
+    if lo < rank_max and run.attempt(rank_max):
+        return rank_max, lo, True
+    return None, lo, True
+
+
+def _bisect_down(run: _RankSearch, lo: int, hi: int) -> tuple:
+    """Bisect between a failed rank ``lo`` and a fitted rank ``hi``; ``(best, complete)``."""
+    while hi - lo > 1:
+        if run.timed_out():
+            return hi, False
+        mid = (lo + hi) // 2
+        if run.attempt(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, True
+
+
+def _first_guess(rank_min: int, rank_max: int, rank_guess: int) -> tuple:
+    """``(rank, step)`` where ``"bisect"`` / ``"descend"`` start climbing."""
+    return (int(min(max(rank_guess, rank_min), rank_max)),
+            max(1, (rank_max - rank_min) // 8))
+
+
+def _search_gallop(run: _RankSearch, rank_min: int, rank_max: int, rank_guess) -> tuple:
+    """``rank_min``, then steps ``1, 2, 4, ...`` to the first exact fit; bisect back down."""
+    best, lo, complete = _climb(run, rank_min, 1, rank_min - 1, rank_max)
+    if best is None:
+        return None, complete
+    return _bisect_down(run, lo, best)
+
+
+def _search_bisect(run: _RankSearch, rank_min: int, rank_max: int, rank_guess: int) -> tuple:
+    """``rank_guess`` first (climbing from it if it fails), then bisect down to ``rank_min``."""
+    rank, step = _first_guess(rank_min, rank_max, rank_guess)
+    best, lo, complete = _climb(run, rank, step, rank_min - 1, rank_max)
+    if best is None:
+        return None, complete
+    return _bisect_down(run, lo, best)
+
+
+def _search_descend(run: _RankSearch, rank_min: int, rank_max: int, rank_guess: int) -> tuple:
+    """Like ``"bisect"`` to the first exact fit, then walk down from it.
+
+    Steps of a quarter of the gap, halved after each failure, each tried with the pruned exact
+    fit only; once the step is 1, a full multi-start attempt decides.
+    """
+    rank, step = _first_guess(rank_min, rank_max, rank_guess)
+    best, lo, complete = _climb(run, rank, step, rank_min - 1, rank_max)
+    if best is None:
+        return None, complete
+    hi, step = best, max(1, (best - lo) // 4)
+    while hi - lo > 1:
+        if run.timed_out():
+            return hi, False
+        target = max(lo + 1, hi - step)
+        if run.attempt(target, cheap=True):
+            hi = target
+        elif step > 1:
+            step //= 2
+        elif run.attempt(target):
+            hi = target
+        else:
+            lo = target
+    return hi, True
+
+
+_STRATEGIES = {"linear": _search_linear, "gallop": _search_gallop, "bisect": _search_bisect,
+               "descend": _search_descend}
 
 
 def descend_exact_fit(tensor, factors, *, tol: float = DEFAULT_FIT_TOL,

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .lm import _cp_full
+from .lm import cp_to_tensor
 
 
 def w_tensor(dtype=np.float64) -> np.ndarray:
@@ -33,9 +33,9 @@ def random_cp_tensor(shape: Sequence[int], rank: int, seed=None, integer: bool =
     rng = np.random.default_rng(seed)
     if integer:
         factors = [rng.integers(-integer_range, integer_range + 1, size=(s, rank)) for s in shape]
-        out = _cp_full([f.astype(object) for f in factors])
+        out = cp_to_tensor([f.astype(object) for f in factors])
         return np.asarray(out.astype(np.int64))
-    return _cp_full([rng.standard_normal((s, rank)) for s in shape])
+    return cp_to_tensor([rng.standard_normal((s, rank)) for s in shape])
 
 
 def real_part_of_complex_cube(dtype=np.int64) -> np.ndarray:

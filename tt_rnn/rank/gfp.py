@@ -11,8 +11,12 @@ every point of the family it was drawn from (:func:`certified_unfolding_rank`).
 Schema of ``results/rank/generic_unfolding_ranks.json``: ``{"schema": ..., "records": [...]}``
 whose records are :meth:`UnfoldingCertificate.to_dict` dictionaries -- keys ``n, r, d, shared,
 seed, integer_range, row_modes (0-based), unfolding_shape, prime, certified_rank, numerical_rank
-(null where skipped), numerical_rtol, max_possible_rank, theorem_bound (q^(d/2), q = min(n, r - 1),
-even d only, else null), khrulkov_bound (min(n, r)^(d/2), even d only), exceeds_theorem, time_s``.
+(null where skipped), numerical_rtol, max_possible_rank, alkin_bound (q^(d/2), q = min(n, r - 1),
+Remark 22 of the PDF; even d only, else null), proven_bound (min(n, r)^(d/2), Theorem 6 of the
+PDF; even d only), exceeds_alkin_bound, time_s``. Records written before these names were
+settled (the committed file) carry the same numbers as ``theorem_bound``, ``khrulkov_bound`` and
+``exceeds_theorem``; the readers (``scripts/certified_table.py``, ``tests/test_proof.py``)
+accept both.
 
 References
 ----------
@@ -29,17 +33,13 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..tt import TensorTrain, random_tt, tt_to_tensor, unfold, validate_tt, witness_q
 from ._checks import _check_prime, _row_modes_or_default, _to_numpy
 from .constants import (BLAS_PRIME, BLAS_SECOND_PRIME, DEFAULT_PRIME, DEFAULT_SVD_RTOL,
                         FLOAT64_EXACT_INT, MAX_GFP_ENTRIES, SECOND_PRIME)
 from .unfolding import _numerical_rank
-
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
 
 
 def is_integer_tensor(tensor) -> bool:
@@ -50,7 +50,11 @@ def is_integer_tensor(tensor) -> bool:
     ``|x| < 2^53``. (Integer tensors with entries ``>= 2^53`` are refused by every float64
     computation, see ``_to_float64``.)
     """
-    x = _to_numpy(tensor)
+    return _is_integer_array(_to_numpy(tensor))
+
+
+def _is_integer_array(x: np.ndarray) -> bool:
+    """:func:`is_integer_tensor` of a checked numpy array (see ``_checks._to_numpy``)."""
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
         return True
     return bool(np.all(np.abs(x) < float(FLOAT64_EXACT_INT)) and np.all(x == np.round(x)))
@@ -206,12 +210,23 @@ def gf_p_rank(matrix, p: int | None = None, *, method: str = "auto", block: int 
     if p is None:
         p = BLAS_PRIME if method == "blocked" else DEFAULT_PRIME
     p = _check_prime(p)
-    a = _residues(matrix, p)
+    return _gf_p_rank(_residues(matrix, p), p, method, int(block))
+
+
+def _gf_p_rank(a: np.ndarray, p: int, method: str, block: int = 64) -> int:
+    """:func:`gf_p_rank` of a fresh int64 residue matrix ``a`` (entries in ``[0, p)``, overwritten),
+    a checked prime ``p`` and a resolved ``method`` (``"elimination"`` or ``"blocked"``)."""
     if a.shape[0] > a.shape[1]:
         a = a.T
     if method == "blocked":
-        return _gf_p_rank_blocked(np.ascontiguousarray(a, dtype=np.float64), p, int(block))
+        return _gf_p_rank_blocked(np.ascontiguousarray(a, dtype=np.float64), p, block)
     return _gf_p_rank_elimination(np.ascontiguousarray(a), p)
+
+
+def _auto_method(shape, p: int, block: int = 64) -> str:
+    """``method="auto"`` of :func:`gf_p_rank` for a given prime."""
+    blas_ok = block * (p - 1) ** 2 + p < 2 ** 53
+    return "blocked" if (blas_ok and min(shape) > 128) else "elimination"
 
 
 def tt_to_tensor_mod_p(cores: Sequence, p: int = DEFAULT_PRIME) -> np.ndarray:
@@ -223,9 +238,14 @@ def tt_to_tensor_mod_p(cores: Sequence, p: int = DEFAULT_PRIME) -> np.ndarray:
     residues is ``< 2^62`` and a sum of two reduced numbers ``< 2^32``, so nothing overflows.
     """
     p = _check_prime(p)
-    cores = [c.detach().cpu().numpy() if (torch is not None and isinstance(c, torch.Tensor)) else c
+    cores = [c.detach().cpu().numpy() if isinstance(c, torch.Tensor) else c
              for c in cores]
     mode_sizes, _ = validate_tt(cores)
+    return _contract_mod_p(cores, mode_sizes, p)
+
+
+def _contract_mod_p(cores, mode_sizes, p: int) -> np.ndarray:
+    """:func:`tt_to_tensor_mod_p` of checked numpy cores (``validate_tt``) and a checked prime."""
     cores = [_residues(c, p) for c in cores]
     left = cores[0]  # (N, r)
     for core in cores[1:]:
@@ -268,7 +288,7 @@ def unfolding_rank_mod_p(tensor, row_modes=None, p: int | None = None) -> int:
     else:
         x = _to_numpy(tensor)
         shape = x.shape
-        if not is_integer_tensor(x):
+        if not _is_integer_array(x):
             raise ValueError("unfolding_rank_mod_p needs an integer tensor (an integer dtype, or "
                              "integral floats with |x| < 2^53); use unfolding_rank for float tensors")
     size = int(np.prod(shape))
@@ -278,32 +298,37 @@ def unfolding_rank_mod_p(tensor, row_modes=None, p: int | None = None) -> int:
     rows = _row_modes_or_default(len(shape), row_modes)
     n_rows = int(np.prod([shape[m] for m in rows]))
     p, _ = _primes_for((n_rows, size // n_rows), p)
-    x = tt_to_tensor_mod_p(tensor.cores, p) if isinstance(tensor, TensorTrain) else _residues(x, p)
-    return gf_p_rank(unfold(x, rows), p)
+    if isinstance(tensor, TensorTrain):
+        return _residue_unfolding_rank(tt_to_tensor_mod_p(tensor.cores, p), rows, p)
+    return _unfolding_rank_mod_p(x, rows, p)
 
 
-def theorem_bound(n: int, r: int, d: int):
-    """``q^(d/2)`` with ``q = min(n, r - 1)`` for even ``d`` (the PDF's first theorem); ``None`` for odd ``d``."""
+def _unfolding_rank_mod_p(x: np.ndarray, rows, p: int) -> int:
+    """:func:`unfolding_rank_mod_p` of a checked integer numpy tensor (``<= MAX_GFP_ENTRIES``),
+    checked row modes and a checked prime."""
+    return _residue_unfolding_rank(_residues(x, p), rows, p)
+
+
+def _residue_unfolding_rank(residues: np.ndarray, rows, p: int) -> int:
+    """GF(p) rank of an unfolding of a fresh residue tensor (int64 in ``[0, p)``; overwritten)."""
+    a = unfold(residues, rows)
+    return _gf_p_rank(a, p, _auto_method(a.shape, p))
+
+
+def alkin_bound(n: int, r: int, d: int):
+    """Alkin's bound ``q^(d/2)`` with ``q = min(n, r - 1)`` for even ``d`` (Remark 22 of the PDF,
+    ``rem:alkin``: the idle-state witness has an identity block of this size); ``None`` for odd ``d``.
+    """
     if d % 2:
         return None
     return witness_q(n, r) ** (d // 2)
 
 
-def khrulkov_bound(n: int, r: int, d: int):
-    """``min(n, r)^(d/2)`` for even ``d``, ``None`` for odd ``d``.
-
-    Stated for distinct cores in [3]_; proved for shared cores too (``thm:strong`` of the PDF),
-    so it equals :func:`proven_bound`. Kept under this name for the records' ``khrulkov_bound``.
-    """
-    if d % 2:
-        return None
-    return min(n, r) ** (d // 2)
-
-
 def proven_bound(n: int, r: int, d: int):
     """``min(n, r)^(d/2)`` for even ``d``: the generic lower bound proved for :math:`M^{eq}_{n,r}`.
 
-    ``thm:strong`` of ``paper/tensors_strong_hyp_sketch.tex``: for almost every point of
+    Theorem 6 of the PDF (``thm:strong`` of ``paper/tensors_strong_hyp_sketch.tex``; stated for
+    distinct cores by Khrulkov, Novikov and Oseledets [3]_): for almost every point of
     :math:`M^{eq}_{n,r}` the odd/even unfolding -- hence the CP rank -- has rank
     ``>= min(n, r)^(d/2)``. ``None`` for odd ``d``.
     """
@@ -366,20 +391,20 @@ class UnfoldingCertificate:
     numerical_rank: int | None
     numerical_rtol: float | None
     max_possible_rank: int
-    theorem_bound: int | None
-    khrulkov_bound: int | None
+    alkin_bound: int | None
+    proven_bound: int | None
     time_s: float
 
     @property
-    def exceeds_theorem(self):
-        """True when the certified rank is strictly above ``q^(d/2)`` (None for odd d)."""
-        return None if self.theorem_bound is None else self.certified_rank > self.theorem_bound
+    def exceeds_alkin_bound(self):
+        """True when the certified rank is strictly above Alkin's ``q^(d/2)`` (None for odd d)."""
+        return None if self.alkin_bound is None else self.certified_rank > self.alkin_bound
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["row_modes"] = list(self.row_modes)
         out["unfolding_shape"] = list(self.unfolding_shape)
-        out["exceeds_theorem"] = self.exceeds_theorem
+        out["exceeds_alkin_bound"] = self.exceeds_alkin_bound
         return out
 
 
@@ -396,7 +421,7 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
     Parameters
     ----------
     n, r, d : int
-        Mode size, TT rank, order (``d >= 2``, ``r >= 2`` for the theorem's ``q``).
+        Mode size, TT rank, order (``d >= 2``, ``r >= 2`` for Alkin's ``q``).
     shared : bool
         One inner core shared by all inner positions (:math:`M^{eq}_{n,r}`), else distinct cores.
     seed : int
@@ -445,7 +470,8 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
     n_rows = n ** len(rows)
     shape = (n_rows, n ** d // n_rows)
     p, p2 = _primes_for(shape, p)
-    cert = gf_p_rank(unfold(tt_to_tensor_mod_p(tt.cores, p), rows), p)
+    mode_sizes = (int(n),) * int(d)
+    cert = _residue_unfolding_rank(_contract_mod_p(tt.cores, mode_sizes, p), rows, p)
     prime = p
     num_rank, used_rtol = None, None
     if numerical == "auto":
@@ -454,7 +480,7 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
         full = tt_to_tensor([c.astype(np.float64) for c in tt.cores])
         num_rank, _, used_rtol = _numerical_rank(unfold(full, rows), rtol)
         if cert < num_rank:
-            cert2 = gf_p_rank(unfold(tt_to_tensor_mod_p(tt.cores, p2), rows), p2)
+            cert2 = _residue_unfolding_rank(_contract_mod_p(tt.cores, mode_sizes, p2), rows, p2)
             if cert2 > cert:
                 cert, prime = cert2, p2
     return UnfoldingCertificate(
@@ -462,5 +488,5 @@ def certified_unfolding_rank(n: int, r: int, d: int, shared: bool = True, seed: 
         integer_range=int(integer_range), row_modes=tuple(rows), unfolding_shape=shape,
         prime=int(prime), certified_rank=int(cert), numerical_rank=num_rank,
         numerical_rtol=used_rtol, max_possible_rank=min(shape),
-        theorem_bound=theorem_bound(n, r, d) if r >= 2 else None,
-        khrulkov_bound=khrulkov_bound(n, r, d), time_s=time.perf_counter() - start)
+        alkin_bound=alkin_bound(n, r, d) if r >= 2 else None,
+        proven_bound=proven_bound(n, r, d), time_s=time.perf_counter() - start)

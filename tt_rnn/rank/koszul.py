@@ -52,7 +52,7 @@ import numpy as np
 
 from ._checks import _check_prime, _to_numpy
 from .constants import BLAS_PRIME, MAX_GFP_ENTRIES
-from .gfp import _residues, gf_p_rank, is_integer_tensor
+from .gfp import _is_integer_array, _residues, gf_p_rank
 
 #: Largest Koszul-Young matrix (rows x cols) that :func:`koszul_young_lower_bound` builds.
 MAX_KOSZUL_ENTRIES = 2 ** 22
@@ -205,7 +205,7 @@ def koszul_young_lower_bound(tensor, *, floor: int = 0, prime: int | None = None
     if x.size > MAX_GFP_ENTRIES:
         raise ValueError(f"tensor of shape {x.shape} has {x.size} entries, above the limit "
                          f"{MAX_GFP_ENTRIES} for GF(p) certificates")
-    if not is_integer_tensor(x):
+    if not _is_integer_array(x):
         raise ValueError("koszul_young_lower_bound needs an integer tensor (exact arithmetic): an "
                          "integer dtype, or integral floats with |x| < 2^53")
     if int(max_candidates) < 1 or int(max_entries) < 1:
@@ -214,6 +214,19 @@ def koszul_young_lower_bound(tensor, *, floor: int = 0, prime: int | None = None
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit}")
     prime = _check_prime(BLAS_PRIME if prime is None else prime)
+    return _koszul_young_lower_bound(x, floor=floor, prime=prime, seed=seed,
+                                     max_candidates=int(max_candidates),
+                                     max_entries=int(max_entries), time_limit=time_limit,
+                                     start=start)
+
+
+def _koszul_young_lower_bound(x: np.ndarray, *, floor: int = 0, prime: int = BLAS_PRIME,
+                              seed: int = 0, max_candidates: int = 64,
+                              max_entries: int = MAX_KOSZUL_ENTRIES,
+                              time_limit: float | None = None, start: float | None = None):
+    """:func:`koszul_young_lower_bound` of a checked integer numpy tensor (order ``>= 3``,
+    ``<= MAX_GFP_ENTRIES`` entries) with checked arguments (``prime`` a prime)."""
+    start = time.perf_counter() if start is None else start
     xr = _residues(x, prime)
     cands, n_groupings = [], 0
     for groups in _three_groupings(x.ndim):

@@ -51,7 +51,12 @@ def blas_single_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _cp_full(factors: Sequence[np.ndarray]) -> np.ndarray:
+def cp_to_tensor(factors: Sequence[np.ndarray]) -> np.ndarray:
+    """Full tensor ``sum_t a_t^(1) (x) ... (x) a_t^(d)`` of CP factors ``A_k`` of shape ``(n_k, R)``.
+
+    Works for any dtype numpy can multiply (float64, or ``object`` for exact python integers);
+    no input checks (callers pass factors of matching rank).
+    """
     shape = tuple(f.shape[0] for f in factors)
     return _khatri_rao_rows(factors).sum(axis=1).reshape(shape)
 
@@ -196,7 +201,7 @@ def _lm(x: np.ndarray, factors: list[np.ndarray], *, tol: float, max_iter: int,
     shapes = [f.shape for f in factors]
     sizes = [f.size for f in factors]
     dense = sum(sizes) <= dense_max
-    resid = _cp_full(factors) - x
+    resid = cp_to_tensor(factors) - x
     f_val = 0.5 * float(np.sum(resid * resid))
     history = [(0, math.sqrt(2 * f_val), _norm_ratio(factors, 1.0))]
     mu, nu = None, 2.0
@@ -218,7 +223,7 @@ def _lm(x: np.ndarray, factors: list[np.ndarray], *, tol: float, max_iter: int,
                 continue
             parts = np.split(step, np.cumsum(sizes)[:-1])
             trial = [f + s.reshape(shape) for f, s, shape in zip(factors, parts, shapes)]
-            new_resid = _cp_full(trial) - x
+            new_resid = cp_to_tensor(trial) - x
             new_f = 0.5 * float(np.sum(new_resid * new_resid))
             predicted = -float(grad @ step) - 0.5 * float(step @ system.matvec(step))
             rho = (f_val - new_f) / predicted if predicted > 0 else -1.0

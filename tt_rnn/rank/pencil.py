@@ -31,7 +31,7 @@ import numpy as np
 
 from ..tt import random_tt
 from ._checks import _to_numpy
-from .gfp import is_integer_tensor
+from .gfp import _is_integer_array
 
 
 def _int_det(matrix: list[list[int]]) -> int:
@@ -143,9 +143,14 @@ def pencil_lower_bound(tensor, *, max_m: int = 32, max_tries: int = 128):
     if int(max_m) < 2 or int(max_tries) < 1:
         raise ValueError(f"need max_m >= 2 and max_tries >= 1, got max_m = {max_m}, "
                          f"max_tries = {max_tries}")
-    if not is_integer_tensor(x):
+    if not _is_integer_array(x):
         raise ValueError("pencil_lower_bound needs an integer tensor (exact arithmetic): an integer "
                          "dtype, or integral floats with |x| < 2^53")
+    return _pencil_lower_bound(x, max_m=int(max_m), max_tries=int(max_tries))
+
+
+def _pencil_lower_bound(x: np.ndarray, *, max_m: int = 32, max_tries: int = 128):
+    """:func:`pencil_lower_bound` of a checked integer numpy tensor of order ``>= 2``."""
     d = x.ndim
     tries = 0
     xi = np.asarray(np.round(x)).astype(object) if not np.issubdtype(x.dtype, np.integer) \

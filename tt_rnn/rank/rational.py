@@ -29,7 +29,7 @@ from functools import reduce
 
 import numpy as np
 
-from .lm import _cp_full
+from .lm import cp_to_tensor
 
 #: Denominator caps tried by :func:`rational_cp_certificate`, smallest first.
 DEFAULT_MAX_DENOMINATORS = (1, 10 ** 2, 10 ** 4, 10 ** 6)
@@ -126,6 +126,12 @@ def rational_cp_certificate(exact, factors, *, max_denominators=DEFAULT_MAX_DENO
     if len(factors) != x.ndim or any(np.shape(f)[0] != s for f, s in zip(factors, x.shape)):
         raise ValueError(f"factors of shapes {[np.shape(f) for f in factors]} do not match the "
                          f"tensor shape {x.shape}")
+    return _rational_cp_certificate(x, factors, max_denominators)
+
+
+def _rational_cp_certificate(x: np.ndarray, factors, max_denominators=DEFAULT_MAX_DENOMINATORS):
+    """:func:`rational_cp_certificate` of an object array of python ints ``x`` and factors of
+    matching shapes."""
     xf = x.astype(np.float64)
     norm = float(np.linalg.norm(xf)) or 1.0
     fixed = _gauge_fixed(factors)
@@ -136,7 +142,7 @@ def rational_cp_certificate(exact, factors, *, max_denominators=DEFAULT_MAX_DENO
         if key in seen:
             continue
         seen.add(key)
-        approx = _cp_full([np.array([[float(c) for c in col] for col in mode]).T for mode in cols])
+        approx = cp_to_tensor([np.array([[float(c) for c in col] for col in mode]).T for mode in cols])
         if not np.linalg.norm(approx - xf) <= ROUNDED_FLOAT_SCREEN * norm:
             continue
         numer, den = exact_cp_recomposition(cols)

@@ -64,6 +64,11 @@ def unfolding_rank(tensor, row_modes=None, rtol=DEFAULT_SVD_RTOL) -> int:
     _check_size(x, MAX_SVD_ENTRIES, "an SVD of an unfolding")
     rows = _row_modes_or_default(x.ndim, row_modes)
     xs, _ = _max_abs_scaled(_to_float64(x, "unfolding_rank"))
+    return _unfolding_rank(xs, rows, rtol)
+
+
+def _unfolding_rank(xs: np.ndarray, rows, rtol) -> int:
+    """:func:`unfolding_rank` of a checked float64 tensor ``xs`` already divided by ``max|x|``."""
     return _numerical_rank(unfold(xs, rows), rtol)[0]
 
 
@@ -107,9 +112,14 @@ def best_unfolding_rank(tensor, rtol=DEFAULT_SVD_RTOL, *, max_partitions: int = 
     """
     x = _to_numpy(tensor)
     _check_size(x, MAX_SVD_ENTRIES, "an SVD of an unfolding")
-    x, _ = _max_abs_scaled(_to_float64(x, "best_unfolding_rank"))
+    xs, _ = _max_abs_scaled(_to_float64(x, "best_unfolding_rank"))
     if max_partitions < 1:
         raise ValueError(f"max_partitions must be >= 1, got {max_partitions}")
+    return _best_unfolding_rank(xs, rtol, max_partitions)
+
+
+def _best_unfolding_rank(x: np.ndarray, rtol, max_partitions: int):
+    """:func:`best_unfolding_rank` of a checked float64 tensor already divided by ``max|x|``."""
     d = x.ndim
     candidates = [tuple(odd_even_row_modes(d))] + [s for s in balanced_bipartitions(d)
                                                   if s != tuple(odd_even_row_modes(d))]
@@ -120,7 +130,7 @@ def best_unfolding_rank(tensor, rtol=DEFAULT_SVD_RTOL, *, max_partitions: int = 
         if best >= min(rows, x.size // rows):
             tried += 1
             continue  # cannot beat the current best
-        rank = unfolding_rank(x, modes, rtol)
+        rank = _unfolding_rank(x, list(modes), rtol)
         tried += 1
         if rank > best:
             best, best_modes = rank, modes

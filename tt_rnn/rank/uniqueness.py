@@ -47,7 +47,7 @@ from fractions import Fraction
 import numpy as np
 
 from ._checks import _is_prime, _to_numpy
-from .gfp import is_integer_tensor
+from .gfp import _is_integer_array
 from .pencil import _count_distinct_real_roots, _int_det, _poly_from_values
 
 #: The primes tried for the eigenvector check: the largest below this bound, downwards.
@@ -200,9 +200,18 @@ def pencil_uniqueness_lower_bound(tensor, *, max_m: int = 32, max_tries: int = 6
     if int(max_m) < 2 or int(max_tries) < 1 or int(n_primes) < 1:
         raise ValueError(f"need max_m >= 2, max_tries >= 1, n_primes >= 1, got {max_m}, "
                          f"{max_tries}, {n_primes}")
-    if not is_integer_tensor(x):
+    if not _is_integer_array(x):
         raise ValueError("pencil_uniqueness_lower_bound needs an integer tensor (exact "
                          "arithmetic): an integer dtype, or integral floats with |x| < 2^53")
+    return _pencil_uniqueness_lower_bound(x, max_m=int(max_m), max_tries=int(max_tries),
+                                          n_primes=int(n_primes), start=start)
+
+
+def _pencil_uniqueness_lower_bound(x: np.ndarray, *, max_m: int = 32, max_tries: int = 64,
+                                   n_primes: int = EIGEN_PRIME_TRIES,
+                                   start: float | None = None) -> dict | None:
+    """:func:`pencil_uniqueness_lower_bound` of a checked integer numpy tensor of order ``>= 3``."""
+    start = time.perf_counter() if start is None else start
     xi = x.astype(object) if np.issubdtype(x.dtype, np.integer) else \
         np.vectorize(int, otypes=[object])(x)
     primes = _eigen_primes(int(n_primes))
@@ -261,8 +270,13 @@ def pencil_diagonalisable_upper_bound(tensor) -> dict | None:
         ``{"bound": N, "field": "real", "mode", "N", "slices", "charpoly", "real_roots"}``.
     """
     x = _to_numpy(tensor)
-    if x.ndim != 3 or not is_integer_tensor(x):
+    if x.ndim != 3 or not _is_integer_array(x):
         return None
+    return _pencil_diagonalisable_upper_bound(x)
+
+
+def _pencil_diagonalisable_upper_bound(x: np.ndarray) -> dict | None:
+    """:func:`pencil_diagonalisable_upper_bound` of a checked integer numpy tensor of order 3."""
     xi = x.astype(object) if np.issubdtype(x.dtype, np.integer) else \
         np.vectorize(int, otypes=[object])(x)
     for k in range(3):
