@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from .generalized import GridRankRecord, grid_rank_experiment, summarise, write_grid_ranks
+from .generalized import RANK_METHOD, GridRankRecord, grid_rank_experiment, summarise, write_grid_ranks
 from .rectifier_analysis import trained_table
 from .regions import REGION_KINDS, RegionRecord, region_experiment, write_regions
 
-__all__ = ["generalized_tables", "regions_table", "compute_results", "GRID_CONFIG", "GRID_PRODUCT_CONFIG",
+__all__ = ["generalized_tables", "regions_table", "compute_results", "GRID_CONFIG", "GRID_WIDE_CONFIG", "GRID_PRODUCT_CONFIG",
            "REGION_CONFIG", "QUICK_GRID_CONFIG", "QUICK_REGION_CONFIG", "main"]
 
 
@@ -127,15 +127,20 @@ def regions_table(payload: dict) -> str:
 # ----------------------------------------------------------------------------- producing the results files
 
 GRID_CONFIG = dict(ds=[2, 3, 4, 5, 6, 7, 8, 9], ranks=[2, 4, 8], kinds=["tt", "tt-shared", "cp", "ht"],
-                   xis=["rectifier"], n_templates=4, m=4, seeds=list(range(10)), bits=4)
+                   xis=["rectifier"], n_templates=4, m=4, seeds=list(range(40)), bits=4)
+#: More templates, so that the cap M^floor(d/2) (512 at d = 6) does not hide differences.
+GRID_WIDE_CONFIG = dict(ds=[2, 3, 4, 5, 6], ranks=[2, 4, 8], kinds=["tt", "tt-shared", "cp", "ht"],
+                        xis=["rectifier"], n_templates=8, m=4, seeds=list(range(40)), bits=4)
 GRID_PRODUCT_CONFIG = dict(ds=[2, 4, 6, 8], ranks=[2, 4], kinds=["tt", "tt-shared", "cp"], xis=["product"],
-                           n_templates=4, m=4, seeds=list(range(3)), bits=4)
+                           n_templates=4, m=4, seeds=list(range(10)), bits=4)
 REGION_CONFIG = dict(ds=[2, 4, 8, 16, 32], ranks=[2, 4, 8, 16], rank=4, d_for_ranks=8, m=4,
-                     seeds=list(range(10)), plane_max_d=8, plane_max_rank=9, plane_seeds=5)
+                     seeds=list(range(40)), plane_max_d=8, plane_max_rank=9, plane_seeds=5)
 QUICK_GRID_CONFIG = dict(ds=[2, 4, 6], ranks=[2], kinds=["tt", "tt-shared", "cp"], xis=["rectifier"],
                          n_templates=3, m=3, seeds=[0, 1], bits=4)
 QUICK_REGION_CONFIG = dict(ds=[2, 4], ranks=[2], rank=2, d_for_ranks=4, m=2, seeds=[0, 1],
                            plane_max_d=4, plane_max_rank=2, plane_seeds=1)
+#: Write the results file after this many new records (the computation is resumable).
+WRITE_EVERY = 50
 
 
 def _load(path) -> list[dict]:
@@ -143,29 +148,50 @@ def _load(path) -> list[dict]:
     return json.loads(path.read_text())["records"] if path.exists() else []
 
 
-def compute_results(folder, *, quick: bool = False) -> dict:
+class _Writer:
+    """Collects records and rewrites the results file every ``WRITE_EVERY`` new ones (atomic)."""
+
+    def __init__(self, path, records, write, config):
+        self.path, self.records, self.write, self.config, self.new = path, records, write, config, 0
+
+    def __call__(self, record):
+        self.records.append(record)
+        self.new += 1
+        if self.new % WRITE_EVERY == 0:
+            self.flush()
+
+    def flush(self):
+        self.write(self.path, self.records, self.config)
+
+
+def compute_results(folder, *, quick: bool = False, grid: bool = True, regions: bool = True) -> dict:
     """Write ``grid_ranks.json`` and ``linear_regions.json`` into ``folder``, computing only the
-    records that are missing from files already there. ``quick`` uses tiny configurations
-    (for tests and the notebook's quick mode; never point it at ``results/``)."""
+    records that are missing from files already there (grid records of an older rank method
+    are recomputed); the files are rewritten every :data:`WRITE_EVERY` records, so an
+    interrupted run resumes. ``quick`` uses tiny configurations (for tests and the notebook's
+    quick mode; never point it at ``results/``)."""
     folder = Path(folder)
-    grid_configs = [QUICK_GRID_CONFIG] if quick else [GRID_CONFIG, GRID_PRODUCT_CONFIG]
+    grid_configs = [QUICK_GRID_CONFIG] if quick else [GRID_CONFIG, GRID_WIDE_CONFIG, GRID_PRODUCT_CONFIG]
     region_config = QUICK_REGION_CONFIG if quick else REGION_CONFIG
     grid_path, regions_path = folder / "grid_ranks.json", folder / "linear_regions.json"
-    old = _load(grid_path)
-    done = {(r["kind"], r["xi"], r["d"], r["rank"], r["seed"], r["n_templates"], r["m"]) for r in old}
-    records = [GridRankRecord(**r) for r in old]
-    for config in grid_configs:
-        args = {k: v for k, v in config.items()}
-        records += grid_rank_experiment(**args, skip=lambda kind, xi, d, r, seed, c=config: (
-            kind, xi, d, r, seed, c["n_templates"], c["m"]) in done)
-    write_grid_ranks(grid_path, records, dict(runs=grid_configs, n_templates=grid_configs[0]["n_templates"],
-                                              m=grid_configs[0]["m"], command="python -m tt_rnn.generalized_report"))
-    old = _load(regions_path)
-    done = {(r["series"], r["kind"], r["d"], r["rank"], r["seed"], r["m"]) for r in old}
-    regions = [RegionRecord(**r) for r in old]
-    regions += region_experiment(**region_config, skip=lambda series, kind, d, r, seed: (
-        series, kind, d, r, seed, region_config["m"]) in done)
-    write_regions(regions_path, regions, dict(region_config, command="python -m tt_rnn.generalized_report"))
+    if grid:
+        old = [r for r in _load(grid_path) if r.get("method") == RANK_METHOD]
+        done = {(r["kind"], r["xi"], r["d"], r["rank"], r["seed"], r["n_templates"], r["m"]) for r in old}
+        config = dict(runs=grid_configs, n_templates=grid_configs[0]["n_templates"], m=grid_configs[0]["m"],
+                      rank_method=RANK_METHOD, command="python -m tt_rnn.generalized_report")
+        writer = _Writer(grid_path, [GridRankRecord(**r) for r in old], write_grid_ranks, config)
+        for c in grid_configs:
+            grid_rank_experiment(**c, on_record=writer, skip=lambda kind, xi, d, r, seed, c=c: (
+                kind, xi, d, r, seed, c["n_templates"], c["m"]) in done)
+        writer.flush()
+    if regions:
+        old = _load(regions_path)
+        done = {(r["series"], r["kind"], r["d"], r["rank"], r["seed"], r["m"]) for r in old}
+        writer = _Writer(regions_path, [RegionRecord(**r) for r in old], write_regions,
+                         dict(region_config, command="python -m tt_rnn.generalized_report"))
+        region_experiment(**region_config, on_record=writer, skip=lambda series, kind, d, r, seed: (
+            series, kind, d, r, seed, region_config["m"]) in done)
+        writer.flush()
     return dict(grid=grid_path, regions=regions_path)
 
 
@@ -173,9 +199,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tt_rnn.generalized_report", description="Grid-tensor ranks and linear regions of rectifier networks.")
     parser.add_argument("--out", default="results/generalized", help="output folder (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="tiny configuration (seconds)")
+    parser.add_argument("--only", choices=["grid", "regions"], default=None, help="compute only one of the two files")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    paths = compute_results(args.out, quick=args.quick)
+    paths = compute_results(args.out, quick=args.quick, grid=args.only != "regions",
+                            regions=args.only != "grid")
     print(generalized_tables(Path(paths["grid"]).parent))
     return 0
 
