@@ -15,7 +15,7 @@ PACKAGE = Path(tt_rnn.__file__).resolve().parent
 
 # bottom to top; ``rank`` stands for the sub-package tt_rnn.rank (checked for cycles on its own)
 LAYERS = [
-    ["tt", "runfiles", "cli"],
+    ["tt", "runfiles", "cli", "stats"],
     ["networks", "rank", "data", "batches"],
     ["features", "initializers", "fixtures", "generalized", "regions"],
     ["config"],

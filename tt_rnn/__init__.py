@@ -2,7 +2,7 @@
 
 Layers, bottom to top: a module imports only from layers below its own (tests/test_layers.py)
 -------------------------------------------------------------------------------------------
-0  tt, runfiles, cli
+0  tt, runfiles, cli, stats
 1  networks, rank, data, batches
 2  features, initializers, fixtures, generalized, regions
 3  config
@@ -17,6 +17,7 @@ Modules
 -------
 tt                  TT container, random / shared / witness cores, full tensor, unfoldings
 runfiles, cli       portable paths, atomic writes, results files, locks, provenance; one-line CLI errors
+stats               bootstrap intervals, paired sign-flip tests, Holm's correction (comparisons over seeds)
 networks            CP, TT (distinct or shared inner core) and HT score functions; the TT recurrence
 rank                CP-rank brackets: GF(p) certificates, exact fits, stored decompositions
 data, batches       MNIST / CIFAR-10 in memory and downloads (``python -m tt_rnn.data``); minibatches
