@@ -90,6 +90,7 @@ __all__ = [
     "exact_unfolding_rank",
     "epsilon_ranks",
     "bareiss_rank",
+    "additive_relu_rnn",
     "GridRankRecord",
     "grid_rank_experiment",
     "write_grid_ranks",
@@ -462,6 +463,25 @@ def exact_unfolding_rank(matrix) -> dict:
         lower = max(lower, upper)
     return dict(lower=lower, upper=upper, exact=lower == upper, gf_p_ranks=gfp, primes=list(RANK_PRIMES),
                 upper_method=method)
+
+
+def additive_relu_rnn(network: TTNetwork) -> dict:
+    """The ``xi = "rectifier-sum"`` TT network as the additive ReLU recurrent network it is.
+
+    Since ``xi(h_a, f_i) = relu(h_a) + relu(f_i)`` the step
+    ``h_t[c] = sum_{a,i} G_t[a, i, c] (relu(h_{t-1}[a]) + relu(f_t[i]))`` is exactly
+    ``h_t = relu(h_{t-1}) W_t + relu(f_t) U_t`` with ``W_t[a, c] = sum_i G_t[a, i, c]`` and
+    ``U_t[i, c] = sum_a G_t[a, i, c]``; the first step is ``h_1 = relu(f_1) G_1`` (start state 0)
+    and the score ``h_y = relu(h_{d-1}) W_d + relu(f_d) U_d`` with the last core. A shared core
+    gives one ``(W, U)`` for every inner step: an Elman network with ReLU on the state and on the
+    input, no bias. The ``r m r`` core entries act only through the ``r^2 + m r`` sums.
+
+    Returns ``{"first": G_1 (m, r), "steps": [(W_t, U_t) for t = 2 .. d]}`` as float64 arrays.
+    """
+    if not isinstance(network, TTNetwork) or network.xi != "rectifier-sum":
+        raise ValueError("additive_relu_rnn needs a TTNetwork with xi = 'rectifier-sum'")
+    cores = [_numpy(network.inner_core(t)) for t in range(1, network.d - 1)] + [_numpy(network.last_core)]
+    return dict(first=_numpy(network.first_core), steps=[(g.sum(axis=1), g.sum(axis=0)) for g in cores])
 
 
 def cp_width_lower_bound(unfolding_rank: int, d: int, n_templates: int, row_modes,
