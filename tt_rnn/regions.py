@@ -22,13 +22,14 @@ counting regions means counting distinct patterns.
 Two counts, two definitions (the literature uses both):
 
 * **activation regions** -- the sets of inputs with one activation pattern (which argument
-  attains each max); Hanin and Rolnick (2019b) call these activation regions and bound their
-  number, Serra, Tjandraatmadja and Ramalingam (2018) count such regions exactly by a MILP;
-* **linear pieces** -- the maximal connected sets on which the score is one affine function;
-  Montúfar, Pascanu, Cho and Bengio (2014) call these the linear regions of the function, and
-  Hanin and Rolnick (2019a) point out that an activation region lies in one piece but a piece
-  may hold several activation regions (two neighbouring patterns may give the same affine
-  function, e.g. a max whose output is later ignored, or weights that cancel).
+  attains each max). Hanin and Rolnick (2019b) name them so and study their number; Serra,
+  Tjandraatmadja and Ramalingam (2018) identify a linear region with a set of active units and
+  count such regions exactly (MILP), i.e. they count activation regions;
+* **linear pieces** -- the maximal connected sets on which the score is one affine function, the
+  "regions of linearity" of Montúfar, Pascanu, Cho and Bengio (2014). An activation region lies in
+  one piece, but a piece may hold several activation regions (Hanin and Rolnick 2019b make this
+  distinction): two neighbouring patterns may give the same affine function, e.g. a max whose
+  output is later ignored, or weights that cancel.
 
 On a segment both are counted exactly: ``regions`` is the number of pattern intervals, ``pieces``
 the number of maximal intervals with one slope (neighbouring intervals whose slopes agree to
