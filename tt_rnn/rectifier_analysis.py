@@ -279,18 +279,22 @@ def trained_table(payload: dict) -> str:
     order = {"tt-shared": 0, "tt": 1, "ht": 2, "cp": 3}
     cap = payload["records"][0]["max_rank"] if payload["records"] else "?"
     eps_i = min(range(len(EPSILONS)), key=lambda i: abs(EPSILONS[i] - 1e-6))
+    has_eps = any(r.get("half_eps_ranks_mean") for r in payload["records"])
+    eps_note = ("eps-rank: singular values above 1e-6 sigma_1 (blank where the record predates it)" if has_eps else
+                "no eps-rank profiles: these records predate them, and recomputing needs the runs' checkpoints")
     lines = [f"Trained rectifier networks (`*/val_sweep_rectifier/`) against their initialisation. Grid rank "
              f"(**numerical**: float SVD rank at the default tolerance max(rows, cols) · 2.2e-16, not certified — "
              f"trained weights are not dyadic): the contiguous-half matricization of the grid tensor on the middle 8 "
              f"of the 16 positions ({config['n_templates']} templates `f(patch)` from validation images, the other "
              f"positions fixed to one validation image's features; cap {cap}), mean [min–max] over the 10 classes and "
-             f"the seeds; eps-rank: singular values above 1e-6 sigma_1 (blank where the record predates it). "
+             f"the seeds; {eps_note}. "
              f"Regions / pieces: activation regions / linear pieces of the tensor network on segments between the "
              f"feature sequences of two validation images, mean ± sd over {config['n_segments']} segments per seed.",
              "",
              "| data | rank | format | seeds | params (network) | val acc (%) | grid rank, init | grid rank, trained "
-             "| eps-rank 1e-6, trained | regions, init | regions, trained | pieces, init | pieces, trained |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             + ("| eps-rank 1e-6, trained " if has_eps else "")
+             + "| regions, init | regions, trained | pieces, init | pieces, trained |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if has_eps else "") + "---|---|---|---|"]
 
     def grid(recs):
         lo, hi = min(r["half_rank_min"] for r in recs), max(r["half_rank_max"] for r in recs)
@@ -315,7 +319,7 @@ def trained_table(payload: dict) -> str:
                                    f"{100 * statistics.fmean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}")
         seeds = ", ".join(str(s) for s in sorted(r["seed"] for r in tr))
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {seeds} | {tr[0]['n_parameters']:,} | {acc} | "
-                     f"{grid(ini)} | {grid(tr)} | {eps(tr)} | {regions(ini)} | {regions(tr)} | "
+                     f"{grid(ini)} | {grid(tr)} | " + (f"{eps(tr)} | " if has_eps else "") + f"{regions(ini)} | {regions(tr)} | "
                      f"{regions(ini, 'pieces')} | {regions(tr, 'pieces')} |")
     return "\n".join(lines) + "\n"
 
