@@ -280,7 +280,8 @@ def trained_table(payload: dict) -> str:
     cap = payload["records"][0]["max_rank"] if payload["records"] else "?"
     eps_i = min(range(len(EPSILONS)), key=lambda i: abs(EPSILONS[i] - 1e-6))
     has_eps = any(r.get("half_eps_ranks_mean") for r in payload["records"])
-    eps_note = ("eps-rank: singular values above 1e-6 sigma_1 (blank where the record predates it)" if has_eps else
+    eps_note = ("eps-rank (numerical): singular values above 1e-6 sigma_1, mean over the classes, on the seeds whose "
+                "checkpoints were analysed (older records predate the profiles)" if has_eps else
                 "no eps-rank profiles: these records predate them, and recomputing needs the runs' checkpoints")
     lines = [f"Trained rectifier networks (`*/val_sweep_rectifier/`) against their initialisation. Grid rank "
              f"(**numerical**: float SVD rank at the default tolerance max(rows, cols) · 2.2e-16, not certified — "
@@ -302,8 +303,12 @@ def trained_table(payload: dict) -> str:
         return f"{mean:.1f}" if lo == hi else f"{mean:.1f} [{lo}–{hi}]"
 
     def eps(recs):
-        values = [r["half_eps_ranks_mean"][eps_i] for r in recs if r.get("half_eps_ranks_mean")]
-        return f"{statistics.fmean(values):.1f}" if len(values) == len(recs) else ""
+        have = [r for r in recs if r.get("half_eps_ranks_mean")]
+        if not have:
+            return ""
+        mean = statistics.fmean(r["half_eps_ranks_mean"][eps_i] for r in have)
+        return f"{mean:.1f}" if len(have) == len(recs) else \
+            f"{mean:.1f} (seed{'s' if len(have) > 1 else ''} {', '.join(str(r['seed']) for r in have)})"
 
     def regions(recs, what="regions"):
         mean, sd = _pooled(recs, f"{what}_mean", f"{what}_sd", recs[0]["n_segments"])
