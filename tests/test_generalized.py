@@ -103,11 +103,16 @@ def test_grid_experiment_writes_json_and_tables(tmp_path):
     records = grid_rank_experiment(ds=(2, 4), ranks=(2,), kinds=("tt", "tt-shared", "cp"), seeds=range(2),
                                    n_templates=3, m=3)
     assert len(records) == 12 and all(r.certified for r in records)
+    for r in records:  # the bracket: GF(p) lower end <= upper end, exact when they meet
+        assert 1 <= r.odd_even_rank <= r.odd_even_upper <= r.max_rank
+        assert r.odd_even_exact == (r.odd_even_rank == r.odd_even_upper)
+        assert len(r.odd_even_eps_ranks) == 12 and r.odd_even_eps_ranks[0] <= r.max_rank
     write_grid_ranks(tmp_path / "grid_ranks.json", records, dict(n_templates=3, m=3))
     payload = json.loads((tmp_path / "grid_ranks.json").read_text())
     assert payload["records"][0]["kind"] == "tt"
     table = generalized_tables(tmp_path)
     assert "| tt-shared | rectifier | 2 |" in table and "d = 4" in table
+    assert "Shared against distinct cores" in table and "| 3 | 2 | 4 | 2 |" in table  # M, r, d, n seeds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,10 +172,12 @@ def test_regions_reject_non_rectifier_networks():
 def test_region_experiment_writes_json(tmp_path):
     records = region_experiment(ds=(2, 4), ranks=(2,), rank=2, d_for_ranks=4, m=2, seeds=range(2),
                                 kinds=("tt", "tt-shared"))
-    assert {r.series for r in records} == {"equal-rank", "matched", "rank"}
+    assert {r.series for r in records} == {"equal-rank", "matched", "units", "rank"}
+    assert all(1 <= r.line_pieces <= r.line_regions for r in records)
     assert all(abs(r.plane_area_total - 1) < 1e-9 for r in records if r.plane_regions is not None)
     assert any(r.plane_regions is not None for r in records)
     write_regions(tmp_path / "linear_regions.json", records, dict(m=2))
     table = generalized_tables(tmp_path)
-    assert "| tt-shared | line |" in table
+    assert "| tt-shared | regions |" in table and "| tt-shared | pieces |" in table
+    assert "tt-shared − tt" in table  # the paired comparisons
     assert matched_rank("tt", 8, 4, make_network("tt", 8, 4, 4, 1).n_parameters()) == 4

@@ -17,7 +17,7 @@ Modules
 -------
 tt                  TT container, random / shared / witness cores, full tensor, unfoldings
 runfiles, cli       portable paths, atomic writes, results files, locks, provenance; one-line CLI errors
-stats               intervals over seeds; paired tests (McNemar, paired bootstrap) over test images
+stats               intervals and paired tests over seeds and over test images (bootstrap, McNemar, Holm)
 networks            CP, TT (distinct or shared inner core) and HT score functions; the TT recurrence
 rank                CP-rank brackets: GF(p) certificates, exact fits, stored decompositions
 data, batches       MNIST / CIFAR-10 in memory and downloads (``python -m tt_rnn.data``); minibatches

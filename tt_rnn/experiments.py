@@ -163,6 +163,9 @@ CIFAR10_CONVERGED_SWEEP = CIFAR10_VAL_SWEEP.replace(epochs=SWEEP_EPOCHS["cifar10
 RECTIFIER = dict(VALIDATION_RANDOM, constant_feature=True, xi="rectifier")
 RECTIFIER_CALIBRATION_LRS = {"mnist": (5e-4, 2e-3, 8e-3, 3.2e-2, 1.28e-1), "cifar10": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)}
 RECTIFIER_CALIBRATION_RANK = 16
+# Extra MNIST rectifier seeds for the trained-network analysis (tt_rnn.rectifier_analysis).
+RECTIFIER_ANALYSIS_SEEDS = (3, 4)
+RECTIFIER_ANALYSIS_RANKS = (4, 16)
 # The learning rate of each format: the argmax of the calibration's validation accuracy (3 epochs;
 # tests/test_rectifier_analysis.py checks it against the committed results files).
 # Validation accuracy at the chosen rate: MNIST TT-shared 90.32 %, TT 92.30, HT 95.52, CP 95.42;
@@ -243,6 +246,10 @@ EXPERIMENTS: dict[str, TrainConfig] = dict(
        for lr in RECTIFIER_CALIBRATION_LRS[dataset] for model in MODELS]
     + _seeded("mnist/val_sweep_rectifier", MNIST_SWEEP.replace(**RECTIFIER), MNIST_VAL_SWEEP_RANKS,
               per_model={model: dict(lr=lr) for model, lr in RECTIFIER_LR["mnist"].items()})
+    # seeds 3 and 4 at r = 4 and 16, so that the trained-network analysis has five seeds there
+    + [_named(f"mnist/val_sweep_rectifier/{model}_r{rank}_s{seed}",
+              _format(MNIST_SWEEP.replace(**RECTIFIER), model, rank=rank, seed=seed, lr=RECTIFIER_LR["mnist"][model]))
+       for seed in RECTIFIER_ANALYSIS_SEEDS for rank in RECTIFIER_ANALYSIS_RANKS for model in MODELS]
     + _seeded("cifar10/val_sweep_rectifier", CIFAR10_SWEEP.replace(**RECTIFIER), CIFAR10_VAL_SWEEP_RANKS,
               seed_ranks=(RECTIFIER_CALIBRATION_RANK,),
               per_model={model: dict(lr=lr) for model, lr in RECTIFIER_LR["cifar10"].items()})

@@ -51,9 +51,10 @@ import torch
 from . import experiments
 from .batches import normalize
 from .data import ImageData, load_dataset
-from .generalized import unfolding_ranks
+from .generalized import EPSILONS, epsilon_ranks, unfolding_ranks
 from .regions import count_regions_on_line
 from .runfiles import portable_path, write_records as write_analysis
+from .tt import unfold
 from .train import build_model, checkpoint_path, load_checkpoint, validation_split
 
 __all__ = ["load_model", "validation_features", "distinct_templates", "sliced_grid_tensor", "analyse_run", "RectifierRecord", "analyse",
@@ -160,6 +161,7 @@ class RectifierRecord:
     pieces_mean: float
     pieces_sd: float
     time_s: float
+    half_eps_ranks_mean: list | None = None  # epsilon-rank profile at EPSILONS, mean over the classes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -206,6 +208,8 @@ def analyse_run(name: str, state: str, data: ImageData, *, n_templates: int = 4,
     grid = sliced_grid_tensor(net, templates, feats[2 * n_segments], positions)
     ranks = [unfolding_ranks(grid[y], exact=False) for y in range(grid.shape[0])]
     half = [r["half"]["rank"] for r in ranks]
+    k = grid.ndim - 1
+    eps_profiles = np.array([epsilon_ranks(unfold(grid[y], list(range(k // 2)))) for y in range(grid.shape[0])])
     odd_even = [r["odd_even"]["rank"] for r in ranks]
     if regions_from is None:
         lines = [count_regions_on_line(net, feats[2 * i].numpy(), feats[2 * i + 1].numpy())
@@ -226,7 +230,8 @@ def analyse_run(name: str, state: str, data: ImageData, *, n_templates: int = 4,
         half_rank_max=int(max(half)), odd_even_rank_mean=float(np.mean(odd_even)),
         odd_even_rank_min=int(min(odd_even)), odd_even_rank_max=int(max(odd_even)),
         max_rank=ranks[0]["half"]["max_rank"], n_segments=n_segments, regions_mean=regions,
-        regions_sd=reg_sd, pieces_mean=pieces, pieces_sd=pieces_sd, time_s=time.perf_counter() - start)
+        regions_sd=reg_sd, pieces_mean=pieces, pieces_sd=pieces_sd, time_s=time.perf_counter() - start,
+        half_eps_ranks_mean=eps_profiles.mean(axis=0).tolist())
 
 
 def analyse(names, *, n_templates: int = 4, n_segments: int = 8, seed: int = 0, skip=None, reuse=None,
@@ -273,24 +278,40 @@ def trained_table(payload: dict) -> str:
         groups.setdefault((rec["dataset"], rec["rank"], rec["kind"]), {}).setdefault(rec["state"], []).append(rec)
     order = {"tt-shared": 0, "tt": 1, "ht": 2, "cp": 3}
     cap = payload["records"][0]["max_rank"] if payload["records"] else "?"
-    lines = [f"Trained rectifier networks (`*/val_sweep_rectifier/`) against their initialisation. Grid rank: SVD "
-             f"rank of the contiguous-half matricization of the grid tensor on the middle 8 of the 16 positions "
-             f"({config['n_templates']} templates `f(patch)` from validation images, the other positions fixed to "
-             f"one validation image's features; cap {cap}), mean [min–max] over the 10 classes and the seeds. "
-             f"Regions: activation regions of the tensor network on segments between the feature sequences of "
-             f"two validation images, mean ± sd over {config['n_segments']} segments per seed.",
+    eps_i = min(range(len(EPSILONS)), key=lambda i: abs(EPSILONS[i] - 1e-6))
+    has_eps = any(r.get("half_eps_ranks_mean") for r in payload["records"])
+    eps_note = ("eps-rank (numerical): singular values above 1e-6 sigma_1, mean over the classes, on the seeds whose "
+                "checkpoints were analysed (older records predate the profiles)" if has_eps else
+                "no eps-rank profiles: these records predate them, and recomputing needs the runs' checkpoints")
+    lines = [f"Trained rectifier networks (`*/val_sweep_rectifier/`) against their initialisation. Grid rank "
+             f"(**numerical**: float SVD rank at the default tolerance max(rows, cols) · 2.2e-16, not certified — "
+             f"trained weights are not dyadic): the contiguous-half matricization of the grid tensor on the middle 8 "
+             f"of the 16 positions ({config['n_templates']} templates `f(patch)` from validation images, the other "
+             f"positions fixed to one validation image's features; cap {cap}), mean [min–max] over the 10 classes and "
+             f"the seeds; {eps_note}. "
+             f"Regions / pieces: activation regions / linear pieces of the tensor network on segments between the "
+             f"feature sequences of two validation images, mean ± sd over {config['n_segments']} segments per seed.",
              "",
              "| data | rank | format | seeds | params (network) | val acc (%) | grid rank, init | grid rank, trained "
-             "| regions, init | regions, trained |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             + ("| eps-rank 1e-6, trained " if has_eps else "")
+             + "| regions, init | regions, trained | pieces, init | pieces, trained |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if has_eps else "") + "---|---|---|---|"]
 
     def grid(recs):
         lo, hi = min(r["half_rank_min"] for r in recs), max(r["half_rank_max"] for r in recs)
         mean = statistics.fmean(r["half_rank_mean"] for r in recs)
         return f"{mean:.1f}" if lo == hi else f"{mean:.1f} [{lo}–{hi}]"
 
-    def regions(recs):
-        mean, sd = _pooled(recs, "regions_mean", "regions_sd", recs[0]["n_segments"])
+    def eps(recs):
+        have = [r for r in recs if r.get("half_eps_ranks_mean")]
+        if not have:
+            return ""
+        mean = statistics.fmean(r["half_eps_ranks_mean"][eps_i] for r in have)
+        return f"{mean:.1f}" if len(have) == len(recs) else \
+            f"{mean:.1f} (seed{'s' if len(have) > 1 else ''} {', '.join(str(r['seed']) for r in have)})"
+
+    def regions(recs, what="regions"):
+        mean, sd = _pooled(recs, f"{what}_mean", f"{what}_sd", recs[0]["n_segments"])
         return f"{mean:.1f} ± {sd:.1f}"
 
     for key in sorted(groups, key=lambda k: (k[0] != "mnist", k[1], order.get(k[2], 9))):
@@ -303,7 +324,8 @@ def trained_table(payload: dict) -> str:
                                    f"{100 * statistics.fmean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}")
         seeds = ", ".join(str(s) for s in sorted(r["seed"] for r in tr))
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {seeds} | {tr[0]['n_parameters']:,} | {acc} | "
-                     f"{grid(ini)} | {grid(tr)} | {regions(ini)} | {regions(tr)} |")
+                     f"{grid(ini)} | {grid(tr)} | " + (f"{eps(tr)} | " if has_eps else "") + f"{regions(ini)} | {regions(tr)} | "
+                     f"{regions(ini, 'pieces')} | {regions(tr, 'pieces')} |")
     return "\n".join(lines) + "\n"
 
 

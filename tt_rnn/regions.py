@@ -19,8 +19,22 @@ counting regions means counting distinct patterns.
   of the window. :func:`brute_force_plane_patterns` counts distinct patterns on a grid as an
   independent check (it can only miss regions thinner than the grid step).
 
-Activation regions can be more than linear pieces: two neighbouring patterns may give the same
-affine function (a max whose output is later ignored). Lines report both counts.
+Two counts, two definitions (the literature uses both):
+
+* **activation regions** -- the sets of inputs with one activation pattern (which argument
+  attains each max). Hanin and Rolnick (2019b) name them so and study their number; Serra,
+  Tjandraatmadja and Ramalingam (2018) identify a linear region with a set of active units and
+  count such regions exactly (MILP), i.e. they count activation regions;
+* **linear pieces** -- the maximal connected sets on which the score is one affine function, the
+  "regions of linearity" of Montúfar, Pascanu, Cho and Bengio (2014). An activation region lies in
+  one piece, but a piece may hold several activation regions (Hanin and Rolnick 2019b make this
+  distinction): two neighbouring patterns may give the same affine function, e.g. a max whose
+  output is later ignored, or weights that cancel.
+
+On a segment both are counted exactly: ``regions`` is the number of pattern intervals, ``pieces``
+the number of maximal intervals with one slope (neighbouring intervals whose slopes agree to
+``rtol = 1e-9`` are merged), so ``pieces <= regions``. On planes only activation regions are
+counted.
 
 What the counts say (Hanin & Rolnick 2019): they measure the regions a network *at given
 weights* cuts along low-dimensional slices of input space, not the maximum over weights that
@@ -35,6 +49,10 @@ References
 .. [1] B. Hanin, D. Rolnick, "Complexity of linear regions in deep networks", ICML 2019.
 .. [2] B. Hanin, D. Rolnick, "Deep ReLU networks have surprisingly few activation patterns",
        NeurIPS 2019.
+.. [3] T. Serra, C. Tjandraatmadja, S. Ramalingam, "Bounding and counting linear regions of deep
+       neural networks", ICML 2018.
+.. [4] G. Montúfar, R. Pascanu, K. Cho, Y. Bengio, "On the number of linear regions of deep
+       neural networks", NeurIPS 2014.
 """
 
 from __future__ import annotations
@@ -58,6 +76,8 @@ __all__ = [
     "brute_force_plane_patterns",
     "line_patterns_on_grid",
     "matched_rank",
+    "relu_units",
+    "matched_units_rank",
     "RegionRecord",
     "region_experiment",
     "write_regions",
@@ -355,6 +375,25 @@ def matched_rank(kind: str, d: int, m: int, n_parameters: int, num_classes: int 
     return best
 
 
+def relu_units(kind: str, d: int, m: int, r: int) -> int:
+    """The number of rectifier nodes ``max(., ., 0)`` of a network (what :func:`trace` records):
+    TT (shared or not) ``m`` at the first step and ``r m`` at each later one, ``m + (d - 1) r m``;
+    HT ``r`` per internal node of the binary tree, ``(d - 1) r``; CP ``r`` (each a max over
+    ``d + 1`` arguments)."""
+    if kind in ("tt", "tt-shared"):
+        return m + (d - 1) * r * m
+    if kind == "ht":
+        return (d - 1) * r
+    if kind == "cp":
+        return r
+    raise ValueError(f"unknown network kind {kind!r}")
+
+
+def matched_units_rank(kind: str, d: int, m: int, units: int) -> int:
+    """The rank of a ``kind`` network whose rectifier-node count is closest to ``units``."""
+    return min(range(1, 4097), key=lambda r: (abs(relu_units(kind, d, m, r) - units), r))
+
+
 def _count(kind, d, m, r, c) -> int:
     """Parameter counts of :mod:`tt_rnn.networks` in closed form (tested against the modules)."""
     if kind == "cp":
@@ -385,6 +424,7 @@ class RegionRecord:
     plane_regions: int | None
     plane_area_total: float | None
     time_s: float
+    relu_units: int = -1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -402,18 +442,20 @@ def _region_record(series, kind, d, r, m, seed, planes: bool) -> RegionRecord:
                         n_parameters=net.n_parameters(), line_regions=line["regions"],
                         line_pieces=line["pieces"], plane_regions=plane["regions"] if plane else None,
                         plane_area_total=plane["area_total"] if plane else None,
-                        time_s=time.perf_counter() - start)
+                        time_s=time.perf_counter() - start, relu_units=relu_units(kind, d, m, r))
 
 
 def region_experiment(*, ds=(2, 4, 8, 16, 32), ranks=(2, 4, 8, 16), rank: int = 4, d_for_ranks: int = 8,
                       m: int = 4, seeds=range(10), plane_max_d: int = 8, plane_max_rank: int = 9,
-                      plane_seeds: int = 5, kinds=REGION_KINDS, skip=None) -> list[RegionRecord]:
+                      plane_seeds: int = 5, kinds=REGION_KINDS, skip=None, on_record=None) -> list[RegionRecord]:
     """Three series of rectifier networks at initialisation, each over ``seeds``.
 
     ``"equal-rank"``: every format at rank (CP width) ``rank``, ``d`` in ``ds``.
     ``"rank"``: ``d = d_for_ranks``, rank in ``ranks``.
     ``"matched"``: ``d`` in ``ds``, each format at the rank whose parameter count is closest to
     that of the distinct-core TT of rank ``rank`` (:func:`matched_rank`).
+    ``"units"``: ``d`` in ``ds``, each format at the rank whose number of rectifier nodes is
+    closest to that of the distinct-core TT of rank ``rank`` (:func:`matched_units_rank`).
     Planes (costlier: one trace per region and neighbour probe) only for ``d <= plane_max_d``,
     rank ``<= plane_max_rank`` and the first ``plane_seeds`` seeds.
     ``skip(series, kind, d, r, seed)`` leaves out done work.
@@ -424,6 +466,7 @@ def region_experiment(*, ds=(2, 4, 8, 16, 32), ranks=(2, 4, 8, 16), rank: int = 
             jobs.append(("equal-rank", kind, d, rank))
             budget = _count("tt", d, m, rank, 1)
             jobs.append(("matched", kind, d, matched_rank(kind, d, m, budget)))
+            jobs.append(("units", kind, d, matched_units_rank(kind, d, m, relu_units("tt", d, m, rank))))
         for r in ranks:
             jobs.append(("rank", kind, d_for_ranks, r))
     records = []
@@ -435,6 +478,8 @@ def region_experiment(*, ds=(2, 4, 8, 16, 32), ranks=(2, 4, 8, 16), rank: int = 
                 continue
             planes = d <= plane_max_d and r <= plane_max_rank and seed in list(seeds)[:plane_seeds]
             records.append(_region_record(series, kind, d, r, m, seed, planes=planes))
+            if on_record is not None:
+                on_record(records[-1])
     return records
 
 
