@@ -48,10 +48,12 @@ References
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import fnmatch
 import json
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -72,7 +74,7 @@ from .teachers import TEACHER_FAMILIES, Teacher, make_teacher, teacher_seed
 __all__ = ["TeacherStudentConfig", "EXPERIMENTS", "select", "get", "STUDENT_INITS", "INPUT_KINDS",
            "one_hot_features", "continuous_features", "table_inputs", "make_student",
            "relative_error", "table_sse", "fit_student", "train_with_lr_selection", "best_cp_approximation", "cp_ranks_for",
-           "student_ranks", "run_experiment", "results_path", "skip_reason", "load_results"]
+           "student_ranks", "run_experiment", "results_path", "skip_reason", "load_results", "adhoc", "main"]
 
 STUDENT_INITS = ("random", "identity")
 INPUT_KINDS = ("table", "continuous")
@@ -558,7 +560,7 @@ def run_experiment(config: TeacherStudentConfig, *, command: str = "", out=None,
 
 _RANDOM = ("random",)
 _BOTH = ("random", "identity")
-_FOUR_STUDENTS = (("cp", (1, 2, 4, 8, 16, 32, 64), _RANDOM), ("tt-shared", (1, 2, 3, 4, 6), _BOTH),
+_FOUR_STUDENTS = (("cp", (1, 2, 4, 8, 16, 32, 64), _RANDOM), ("tt-shared", (1, 2, 3, 4, 6), _RANDOM),
                   ("tt", (1, 2, 3, 4), _RANDOM), ("ht", (1, 2, 3, 4), _RANDOM))
 
 
@@ -570,24 +572,24 @@ def _experiments() -> dict:
 
     # The main case: shared-core teachers, n = 2, r = 3, the full table, d = 4 .. 12.
     add(TeacherStudentConfig("teacher_student/shared_n2_r3", family="tt-shared", n=2, r=3, ds=(4, 6, 8, 10, 12),
-                             students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 3, 4, 6), _BOTH)),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=1000, cp_rank_max=128,
-                             als_restarts=2, als_iter=400))
-    # The 4 x 4 table at n = 2, r = 3, d = 8: every teacher family against every student format.
-    for family in TEACHER_FAMILIES:
-        add(TeacherStudentConfig(f"teacher_student/families_d8/{family}", family=family, n=2,
-                                 r=4 if family == "cp" else 3, ds=(8,), students=_FOUR_STUDENTS,
-                                 lrs=(1e-2, 3e-2), select_steps=100, steps=800, als_restarts=2, als_iter=400))
+                             students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 3, 6), _BOTH)),
+                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, cp_rank_max=128,
+                             als_restarts=2, als_iter=300))
     # A second (n, r): n = 2, r = 2.
     add(TeacherStudentConfig("teacher_student/shared_n2_r2", family="tt-shared", n=2, r=2, ds=(4, 6, 8, 10),
                              students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 3), _BOTH)),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=1000, cp_rank_max=128,
-                             als_restarts=2, als_iter=400))
+                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, cp_rank_max=128,
+                             als_restarts=2, als_iter=300))
+    # The 4 x 4 table at n = 2, r = 3, d = 8: every teacher family against every student format.
+    for family in TEACHER_FAMILIES:
+        add(TeacherStudentConfig(f"teacher_student/families_d8/{family}", family=family, n=2,
+                                 r=4 if family == "cp" else 3, ds=(8,), students=_FOUR_STUDENTS, inits=_RANDOM,
+                                 lrs=(1e-2, 3e-2), select_steps=100, steps=600, als_restarts=2, als_iter=300))
     # Sample complexity: continuous inputs, shared-core teacher d = 8, students at ~300 parameters.
     add(TeacherStudentConfig("teacher_student/samples_n2_r3_d8", family="tt-shared", n=2, r=3, ds=(8,),
                              inputs="continuous", n_train=(100, 300, 1000, 3000), n_test=2000, inits=_RANDOM,
                              students=(("cp", (16,)), ("tt-shared", (10,)), ("tt", (5,)), ("ht", (6,))),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=1000, als_iter=0))
+                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, als_iter=0))
     return found
 
 
@@ -614,3 +616,25 @@ def get(name: str) -> TeacherStudentConfig:
 def adhoc(config: TeacherStudentConfig, tag: str) -> TeacherStudentConfig:
     """``config`` writing below ``runs/`` (not a named experiment's results file)."""
     return config.replace(results_path=str(Path(ADHOC_ROOT) / "teacher_student" / f"{tag}.json"))
+
+
+def main(argv=None) -> int:
+    """``python -m tt_rnn.teacher_student --list``: the named experiments and their results files;
+    run them with ``python -m tt_rnn.sweep 'teacher_student/*'``."""
+    parser = argparse.ArgumentParser(prog="python -m tt_rnn.teacher_student",
+                                     description="Named teacher-student experiments (run them with python -m "
+                                                 "tt_rnn.sweep 'teacher_student/*').")
+    parser.add_argument("--list", action="store_true", help="list the experiments, their status and results files")
+    args = parser.parse_args(argv)
+    if not args.list:
+        parser.print_help()
+        return 0
+    for name, config in EXPERIMENTS.items():
+        path = results_path(config)
+        status = load_results(path).get("status", "?") if path.is_file() else "not run"
+        print(f"{name:45s} {status:10s} {portable_path(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
