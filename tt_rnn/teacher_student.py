@@ -563,7 +563,9 @@ def run_experiment(config: TeacherStudentConfig, *, command: str = "", out=None,
 
 _RANDOM = ("random",)
 _BOTH = ("random", "identity")
-_FOUR_STUDENTS = (("cp", (1, 2, 4, 8, 16, 32, 64), _RANDOM), ("tt-shared", (1, 2, 3, 4, 6), _RANDOM),
+# Sizes chosen for a shared 2-core machine (about one CPU hour for all of them).
+_SHORT = dict(lrs=(1e-2, 3e-2), select_steps=100, als_restarts=2, als_iter=200)
+_FOUR_STUDENTS = (("cp", (1, 2, 4, 8, 16, 32, 64), _RANDOM), ("tt-shared", (1, 2, 3, 6), _RANDOM),
                   ("tt", (1, 2, 3, 4), _RANDOM), ("ht", (1, 2, 3, 4), _RANDOM))
 
 
@@ -573,26 +575,25 @@ def _experiments() -> dict:
     def add(config):
         found[config.name] = config
 
-    # The main case: shared-core teachers, n = 2, r = 3, the full table, d = 4 .. 12.
+    # The main case: shared-core teachers, n = 2, r = 3, the full table, d = 4 .. 12; TT-shared
+    # students at the teacher's rank and twice it, from both initialisations.
     add(TeacherStudentConfig("teacher_student/shared_n2_r3", family="tt-shared", n=2, r=3, ds=(4, 6, 8, 10, 12),
-                             students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 3, 6), _BOTH)),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, cp_rank_max=128,
-                             als_restarts=2, als_iter=300))
+                             students=(("cp", "auto", _RANDOM), ("tt-shared", (3, 6), _BOTH)),
+                             steps=600, cp_rank_max=128, **_SHORT))
     # A second (n, r): n = 2, r = 2.
     add(TeacherStudentConfig("teacher_student/shared_n2_r2", family="tt-shared", n=2, r=2, ds=(4, 6, 8, 10),
-                             students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 3), _BOTH)),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, cp_rank_max=128,
-                             als_restarts=2, als_iter=300))
+                             students=(("cp", "auto", _RANDOM), ("tt-shared", (2, 4), _BOTH)),
+                             steps=600, cp_rank_max=128, **_SHORT))
     # The 4 x 4 table at n = 2, r = 3, d = 8: every teacher family against every student format.
     for family in TEACHER_FAMILIES:
         add(TeacherStudentConfig(f"teacher_student/families_d8/{family}", family=family, n=2,
                                  r=4 if family == "cp" else 3, ds=(8,), students=_FOUR_STUDENTS, inits=_RANDOM,
-                                 lrs=(1e-2, 3e-2), select_steps=100, steps=600, als_restarts=2, als_iter=300))
+                                 steps=500, **_SHORT))
     # Sample complexity: continuous inputs, shared-core teacher d = 8, students at ~300 parameters.
     add(TeacherStudentConfig("teacher_student/samples_n2_r3_d8", family="tt-shared", n=2, r=3, ds=(8,),
                              inputs="continuous", n_train=(100, 300, 1000, 3000), n_test=2000, inits=_RANDOM,
                              students=(("cp", (16,)), ("tt-shared", (10,)), ("tt", (5,)), ("ht", (6,))),
-                             lrs=(1e-2, 3e-2), select_steps=100, steps=800, als_iter=0))
+                             restarts=1, steps=600, **dict(_SHORT, als_iter=0)))
     return found
 
 
