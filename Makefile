@@ -35,6 +35,8 @@ benchmark: $(STAMP)
 
 tables: $(STAMP)
 	$(PY) -m tt_rnn.results --update README.md
+	$(PY) -m tt_rnn.results --update docs/teacher-student.md
+	$(PY) -m tt_rnn.teacher_student_plots --out docs/figures
 
 data: $(STAMP)
 	$(PY) -m tt_rnn.data download all

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .config import LEGACY_DEFAULTS, RUN_ONLY_FIELDS, experiment_fields, same_experiment
 from .runfiles import CHECKOUT, ResultsFileError, load_runs, portable_path, read_results, write_json
+from .teacher_student_analysis import teacher_student_tables
 
 __all__ = ["RUN_ONLY_FIELDS", "LEGACY_DEFAULTS", "MODEL_NAMES", "Run", "portable_path", "write_json",
            "read_results", "load_runs", "experiment_fields", "same_experiment", "load_or_train",
@@ -504,6 +505,8 @@ def _section_tables(key: str):
         return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
+    if key == "teacher_student":
+        return teacher_student_tables
     if key.endswith("_rectifier"):
         return rectifier_tables
     if key.endswith("/converged_sweep"):

@@ -34,7 +34,7 @@ import numpy as np
 from .runfiles import ResultsFileError, shown_path
 
 __all__ = ["EPSILONS", "MODEL_LABELS", "load_folder", "epsilon_rank", "mean_std", "teacher_summaries",
-           "student_curves", "als_curves", "rank_needed", "fraction_reaching", "params_needed",
+           "student_curves", "als_curves", "best_by_rank", "n_parameters", "rank_needed", "fraction_reaching", "params_needed",
            "sample_curves", "rank_needed_markdown", "teacher_rank_markdown", "fraction_markdown",
            "families_markdown", "samples_markdown", "teacher_student_tables"]
 
@@ -109,7 +109,8 @@ def als_curves(results: dict) -> dict:
     return dict(out)
 
 
-def _best(curve: dict) -> dict:
+def best_by_rank(curve: dict) -> dict:
+    """``{rank: min over restarts}`` of a ``{rank: [errors]}`` curve."""
     return {rank: min(errors) for rank, errors in curve.items()}
 
 
@@ -144,7 +145,7 @@ def rank_needed(results: dict, eps: float) -> dict:
             row["max_rank"][kind] = ranks_tried[-1]
             row[kind] = []
             for c in cells:
-                best = _best(by_cell.get(c, {}))
+                best = best_by_rank(by_cell.get(c, {}))
                 row[kind].append(epsilon_rank(list(best), list(best.values()), eps) if best else None)
         out[d] = row
     return out
@@ -175,7 +176,7 @@ def params_needed(results: dict, kind: str, eps: float) -> list:
     for cell, curve in sorted(student_curves(results, kind).items()):
         if cell[0] != d:
             continue
-        best = _best(curve)
+        best = best_by_rank(curve)
         reached = [counts[(d, r)] for r, e in best.items() if math.isfinite(e) and e <= eps]
         out.append(min(reached) if reached else None)
     return out
