@@ -80,8 +80,9 @@ def plot_rank_needed(results: dict, eps: float, ax=None, kinds=("cp", "als", "tt
 
 
 def plot_error_vs_rank(results: dict, d: int, ax=None, kinds=("cp", "tt-shared")):
-    """Relative error against student rank at order ``d``: SGD students (best restart, mean ± std
-    over teachers) and ALS; ranks below the smallest certified CP lower bound are shaded."""
+    """Relative error against student rank at order ``d``: SGD students (best restart per teacher;
+    line: mean over teachers, band: min to max) and ALS; ranks below the smallest certified CP
+    lower bound are shaded (a CP student there cannot reach error 0)."""
     ax = ax or plt.gca()
     curves = {kind: student_curves(results, kind) for kind in kinds}
     curves["als"] = {c: {r: [e] for r, e in v.items()} for c, v in als_curves(results).items()}
@@ -91,7 +92,7 @@ def plot_error_vs_rank(results: dict, d: int, ax=None, kinds=("cp", "tt-shared")
             continue
         ranks = sorted({r for c in cells for r in by_cell[c]})
         best = [best_by_rank(by_cell[c]) for c in cells]
-        mean = [np.exp(np.mean([np.log(max(b[r], 1e-16)) for b in best if r in b])) for r in ranks]
+        mean = [np.mean([b[r] for b in best if r in b]) for r in ranks]
         lo = [min(b[r] for b in best if r in b) for r in ranks]
         hi = [max(b[r] for b in best if r in b) for r in ranks]
         ax.plot(ranks, mean, "o-" if kind != "als" else "s--", color=COLORS[kind],
@@ -111,7 +112,7 @@ def plot_error_vs_rank(results: dict, d: int, ax=None, kinds=("cp", "tt-shared")
 
 
 def plot_error_vs_parameters(by_family: dict, axes=None, kinds=("cp", "tt", "tt-shared", "ht")):
-    """One panel per teacher family: best error (geometric mean over teachers) against the
+    """One panel per teacher family: best error (mean over teachers) against the
     students' parameter counts, per student format."""
     families = list(by_family)
     if axes is None:
@@ -126,7 +127,7 @@ def plot_error_vs_parameters(by_family: dict, axes=None, kinds=("cp", "tt", "tt-
             if not ranks:
                 continue
             best = [best_by_rank(v) for v in by_cell.values()]
-            mean = [np.exp(np.mean([np.log(max(b[r], 1e-16)) for b in best if r in b])) for r in ranks]
+            mean = [np.mean([b[r] for b in best if r in b]) for r in ranks]
             ax.plot([counts[(d, r)] for r in ranks], mean, "o-", color=COLORS[kind], label=MODEL_LABELS[kind])
         teacher = next(iter(teacher_summaries(results).values()), None)
         if teacher is not None:
@@ -149,7 +150,7 @@ def plot_samples(results: dict, ax=None):
     for kind, per in sample_curves(results).items():
         counts[kind] = sorted(set(n_parameters(results, kind).values()))
         sizes = sorted(per)
-        mean = [np.exp(np.mean(np.log(np.maximum(per[n], 1e-16)))) for n in sizes]
+        mean = [np.mean(per[n]) for n in sizes]
         lo = [min(per[n]) for n in sizes]
         hi = [max(per[n]) for n in sizes]
         ax.plot(sizes, mean, "o-", color=COLORS[kind], label=f"{MODEL_LABELS[kind]} ({counts[kind][0]} params)")
