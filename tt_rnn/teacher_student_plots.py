@@ -39,7 +39,11 @@ COLORS = {"cp": "tab:red", "als": "tab:orange", "tt-shared": "tab:blue", "tt": "
 
 def plot_rank_needed(results: dict, eps: float, ax=None, kinds=("cp", "als", "tt-shared")):
     """Student rank needed for relative error ``eps`` against ``d`` (log2 axis), with the teachers'
-    certified CP lower bound and the proven generic bound ``min(n, r)^{d/2}``."""
+    certified CP lower bound and the proven generic bound ``min(n, r)^{d/2}``.
+
+    Points: geometric mean of the epsilon-ranks of the teachers that reached ``eps`` (error bars:
+    times / divided by ``2^std(log2 rank)``); an open triangle at the largest rank tried where
+    some teacher was not reached."""
     ax = ax or plt.gca()
     table = rank_needed(results, eps)
     ds = sorted(table)
@@ -166,15 +170,19 @@ def plot_samples(results: dict, ax=None):
 
 def readme_figure(results: dict, path) -> Path:
     """The README figure: rank needed for eps = 1e-1 and 1e-2 against d (two panels)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     for ax, eps in zip(axes, (1e-1, 1e-2)):
         plot_rank_needed(results, eps, ax=ax)
         ax.set_title(f"ε = {eps:g}")
     cfg = results["config"]
-    axes[0].legend(fontsize=7, loc="upper left")
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), fontsize=8, loc="lower center", ncol=4)
     fig.suptitle(f"Shared-core teachers (n = {cfg['n']}, r = {cfg['r']}, {cfg['teachers']} per d): "
                  "student rank needed to learn them", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
