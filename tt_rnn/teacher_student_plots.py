@@ -23,13 +23,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .teacher_student_analysis import (MODEL_LABELS, best_by_rank, als_curves, load_folder, n_parameters,  # noqa: E402
+from .teacher_student_analysis import (MODEL_LABELS, als_curves, best_by_rank, load_folder, n_parameters,
                                        rank_needed, sample_curves, student_curves, teacher_summaries)
 
 __all__ = ["COLORS", "plot_rank_needed", "plot_error_vs_rank", "plot_error_vs_parameters", "plot_samples", "main"]
@@ -210,6 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default="results/teacher_student", help="folder of the results files")
     parser.add_argument("--out", default="docs/figures", help="folder for the PNG files")
     args = parser.parse_args(argv)
+    plt.switch_backend("Agg")  # files only; the notebook keeps its inline backend
     found = load_folder(args.results)
     main_name = "teacher_student/shared_n2_r3"
     if main_name not in found:
