@@ -43,6 +43,7 @@ tables: $(STAMP) figures
 
 figures: $(STAMP)
 	$(PY) -m tt_rnn.plots --out docs/figures
+	$(PY) -m tt_rnn.teacher_student_plots --out docs/figures
 
 data: $(STAMP)
 	$(PY) -m tt_rnn.data download all

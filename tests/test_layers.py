@@ -17,14 +17,14 @@ PACKAGE = Path(tt_rnn.__file__).resolve().parent
 LAYERS = [
     ["tt", "runfiles", "cli", "stats"],
     ["networks", "rank", "data", "batches"],
-    ["features", "initializers", "fixtures", "generalized", "regions"],
+    ["features", "initializers", "fixtures", "generalized", "regions", "teachers"],
     ["config"],
-    ["experiments"],
+    ["experiments", "teacher_student"],
     ["train"],
     ["sweep", "rectifier_analysis"],
-    ["generalized_report", "search"],
+    ["generalized_report", "search", "teacher_student_analysis"],
     ["tables"],
-    ["plots", "notebooks", "demo"],
+    ["plots", "notebooks", "demo", "teacher_student_plots"],
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -4,14 +4,14 @@ Layers, bottom to top: a module imports only from layers below its own (tests/te
 -------------------------------------------------------------------------------------------
 0  tt, runfiles, cli, stats
 1  networks, rank, data, batches
-2  features, initializers, fixtures, generalized, regions
+2  features, initializers, fixtures, generalized, regions, teachers
 3  config
-4  experiments
+4  experiments, teacher_student
 5  train
 6  sweep, rectifier_analysis
-7  generalized_report, search
+7  generalized_report, search, teacher_student_analysis
 8  tables
-9  plots, notebooks, demo
+9  plots, notebooks, demo, teacher_student_plots
 
 Modules
 -------
@@ -30,6 +30,8 @@ sweep               many runs, here or on SLURM, through submitit (``python -m t
 rectifier_analysis  ranks and regions of trained rectifier networks
 generalized_report  the rectifier tables and ``python -m tt_rnn.generalized_report``
 search              per-format hyperparameter searches on validation, Optuna (``python -m tt_rnn.search``)
+teachers, teacher_student, teacher_student_analysis, teacher_student_plots
+                    teacher-student experiments: targets that are shared-core networks (``python -m tt_rnn.teacher_student``)
 tables              Markdown tables and training budgets from results files (``python -m tt_rnn.tables``)
 plots, notebooks, demo   figures; the runs a notebook shows, and running notebooks; the demo
 """

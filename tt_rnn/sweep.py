@@ -8,7 +8,11 @@ Command line::
         --cpus-per-task 4 --max-parallel 16                              # one job array on a cluster
 
 ``PATTERN`` is a prefix (``mnist/sweep/``) or a glob (``'mnist/*/cp_*'``) over the names of
-:mod:`tt_rnn.experiments` (``python -m tt_rnn.train --list-configs`` lists them).
+:mod:`tt_rnn.experiments` (``python -m tt_rnn.train --list-configs`` lists them) and of the
+teacher-student experiments of :mod:`tt_rnn.teacher_student` (``teacher_student/...``;
+``python -m tt_rnn.teacher_student --list``). A job is a :class:`TrainJob` for a
+:class:`~tt_rnn.config.TrainConfig` and a :class:`TeacherStudentJob` for a
+:class:`~tt_rnn.teacher_student.TeacherStudentConfig` (:func:`job_for`).
 
 What a sweep does
 -----------------
@@ -47,13 +51,15 @@ import submitit
 from submitit.slurm.slurm import _make_sbatch_string
 
 from . import experiments
+from . import teacher_student
 from .cli import OneLineParser
 from .config import ADHOC_ROOT, TrainConfig, experiment_fields, results_path, same_experiment
 from .runfiles import ResultsFileError, read_results, portable_path
+from .teacher_student import TeacherStudentConfig
 from .train import train
 
-__all__ = ["SweepRun", "TrainJob", "plan", "plan_configs", "run_local", "submit_slurm", "slurm_parameters", "slurm_script",
-           "summary_line", "main"]
+__all__ = ["SweepRun", "TrainJob", "TeacherStudentJob", "job_for", "plan", "plan_configs", "run_local",
+           "submit_slurm", "slurm_parameters", "slurm_script", "summary_line", "main"]
 
 # SLURM options the command line and a --slurm-config file may set (submitit's SlurmExecutor names).
 SLURM_KEYS = {"partition": str, "time": int, "cpus_per_task": int, "gpus_per_node": int, "mem": str,
@@ -65,17 +71,24 @@ class SweepRun:
     """One run of a sweep: its name, its configuration, and what the sweep does with it."""
 
     name: str
-    config: TrainConfig
+    config: TrainConfig | TeacherStudentConfig
     action: str = "run"     # "run" | "skip"
     reason: str = ""        # why it is skipped
-    job: object = None      # the callable a worker runs (default: TrainJob(name, config))
+    job: object = None      # the callable a worker runs (default: job_for(self), by config type)
 
     def callable(self):
-        return self.job if self.job is not None else TrainJob(self.name, self.config)
+        return self.job if self.job is not None else job_for(self)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "results": portable_path(results_path(self.config)), "action": self.action,
+        return {"name": self.name, "results": portable_path(_results_path(self.config)), "action": self.action,
                 "reason": self.reason}
+
+
+def _results_path(config) -> Path:
+    """Where a run of either kind writes its results file."""
+    if isinstance(config, TeacherStudentConfig):
+        return teacher_student.results_path(config)
+    return results_path(config)
 
 
 class TrainJob(submitit.helpers.Checkpointable):
@@ -93,17 +106,45 @@ class TrainJob(submitit.helpers.Checkpointable):
         last = results["history"][-1] if results["history"] else {}
         return {"name": self.name, "status": results["status"], "epochs": last.get("epoch"),
                 "val_acc": last.get("val_acc"), "test_acc": last.get("test_acc"),
-                "wall_time_s": round(results["wall_time_s"], 1)}
+                "wall_time_s": round(results["wall_time_s"], 1),
+                "line": f"{results['status']}, epoch {last.get('epoch')}, val_acc {last.get('val_acc')}, "
+                        f"test_acc {last.get('test_acc')}, {round(results['wall_time_s'], 1)} s"}
+
+
+class TeacherStudentJob(submitit.helpers.Checkpointable):
+    """The callable a job runs for a teacher-student experiment: run or resume it
+    (:func:`tt_rnn.teacher_student.run_experiment`, which keeps every recorded unit of work).
+
+    ``checkpoint()`` requeues the same job; the results file written after every unit is what it
+    resumes from."""
+
+    def __init__(self, name: str, config: TeacherStudentConfig):
+        self.name, self.config = name, config
+
+    def __call__(self) -> dict:
+        results = teacher_student.run_experiment(self.config, command=f"python -m tt_rnn.sweep {shlex.quote(self.name)}")
+        return {"name": self.name, "status": results["status"], "units": len(results["records"]),
+                "cpu_time_s": results["cpu_time_s"],
+                "line": f"{results['status']}, {len(results['records'])} units, {results['cpu_time_s']} s CPU"}
+
+
+def job_for(run: "SweepRun"):
+    """The submitit callable of ``run``: :class:`TeacherStudentJob` or :class:`TrainJob` by config type."""
+    if isinstance(run.config, TeacherStudentConfig):
+        return TeacherStudentJob(run.name, run.config)
+    return TrainJob(run.name, run.config)
 
 
 # ----------------------------------------------------------------------------- planning
 
-def _seed_variant(name: str, config: TrainConfig, seed: int) -> tuple[str, TrainConfig]:
+def _seed_variant(name: str, config, seed: int) -> tuple[str, object]:
     """The run of experiment ``name`` with ``seed``: a named experiment when one has exactly that
     configuration, else an ad-hoc run below ``runs/``."""
     wanted = config.replace(seed=seed)
     if seed == config.seed:
         return name, config
+    if isinstance(config, TeacherStudentConfig):
+        return f"{name}@seed{seed}", teacher_student.adhoc(wanted, f"{Path(name).name}_seed{seed}")
     key = experiment_fields(wanted)
     for other, other_config in experiments.EXPERIMENTS.items():
         if experiment_fields(other_config) == key:
@@ -113,8 +154,10 @@ def _seed_variant(name: str, config: TrainConfig, seed: int) -> tuple[str, Train
                                                 name=f"{Path(name).name}_seed{seed}")
 
 
-def _skip_reason(config: TrainConfig) -> str:
+def _skip_reason(config) -> str:
     """Why the run need not start ("" when it must): its results file is completed, with the same configuration."""
+    if isinstance(config, TeacherStudentConfig):
+        return teacher_student.skip_reason(config)
     path = results_path(config)
     if not path.is_file():
         return ""
@@ -131,15 +174,18 @@ def plan(pattern: str, seeds=None, overrides: dict | None = None) -> list[SweepR
     each marked ``run`` or ``skip``. ``overrides`` set fields that do not change what is computed
     (device, threads); a ``ValueError`` names any other."""
     names = experiments.select(pattern)
-    if not names:
+    ts_names = teacher_student.select(pattern)
+    if not names and not ts_names:
         raise ValueError(f"no named experiment matches {pattern!r} (python -m tt_rnn.train --list-configs "
-                         "lists the groups)")
+                         "and python -m tt_rnn.teacher_student --list list them)")
     overrides = dict(overrides or {})
     changed = set(experiment_fields(overrides))
     if changed:
         raise ValueError(f"a sweep runs the named configurations; {', '.join(sorted(changed))} would change "
                          "what they compute (add an experiment to tt_rnn/experiments.py instead)")
-    return plan_configs({name: experiments.get(name).replace(**overrides) for name in names}, seeds)
+    configs = {name: experiments.get(name).replace(**overrides) for name in names}
+    configs.update({name: teacher_student.get(name) for name in ts_names})  # CPU, one thread: no overrides
+    return plan_configs(configs, seeds)
 
 
 def plan_configs(configs: dict, seeds=None) -> list[SweepRun]:
@@ -201,8 +247,7 @@ def run_local(runs: list[SweepRun], *, max_parallel: int = 1, log_dir="runs/swee
                 out(f"failed  {run.name}: {_one_line(exc)}")
                 continue
             done.append(run.name)
-            out(f"done    {run.name}: {result['status']}, epoch {result['epochs']}, val_acc {result['val_acc']}, "
-                f"test_acc {result['test_acc']}, {result['wall_time_s']} s")
+            out(f"done    {run.name}: {result['line']}")
     out(summary_line(len(done), len(skipped), failed))
     return {"done": done, "skipped": skipped, "failed": failed}
 

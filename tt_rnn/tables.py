@@ -26,6 +26,7 @@ from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, BUDGET_TOL, budget_folder
 from .generalized_report import generalized_tables
 from .rank.report import rank_tables
 from .runfiles import ResultsFileError, load_runs, portable_path, read_results
+from .teacher_student_analysis import teacher_student_tables
 
 __all__ = ["MODEL_NAMES", "MODEL_ORDER", "load_runs", "provenance_table", "provenance_summary",
            "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables",
@@ -388,6 +389,8 @@ def _section_tables(key: str):
         return generalized_tables
     if key == "benchmarks":
         return benchmark_tables
+    if key == "teacher_student":
+        return teacher_student_tables
     if key.endswith("_rectifier"):
         return rectifier_tables
     if key.endswith("/converged_sweep"):
