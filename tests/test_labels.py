@@ -16,6 +16,9 @@ PREFIXES = ("thm", "lem", "prop", "cor", "def", "conj", "rem", "ex", "eq", "sec"
 CITATION = re.compile(r"(?<![A-Za-z0-9_\\-])(" + "|".join(PREFIXES) + r"):([A-Za-z][A-Za-z0-9-]*)")
 SCANNED = [ROOT / "tt_rnn", ROOT / "tests", ROOT / "scripts", ROOT / "docs", ROOT / "README.md"]
 SUFFIXES = {".py", ".md", ".sh", ".txt"}
+# matplotlib's Tableau colours ("tab:blue", ...) look like table labels and are not citations
+MATPLOTLIB_COLOURS = {f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray",
+                                           "grey", "olive", "cyan")}
 
 
 def defined_labels(text: str) -> set[str]:
@@ -29,6 +32,8 @@ def cited_labels(paths) -> dict[str, list[str]]:
         for path in files:
             for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 for prefix, name in CITATION.findall(line):
+                    if f"{prefix}:{name}" in MATPLOTLIB_COLOURS:
+                        continue
                     cited.setdefault(f"{prefix}:{name}", []).append(
                         f"{path.relative_to(ROOT)}:{lineno}")
     return cited
