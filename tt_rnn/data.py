@@ -65,6 +65,7 @@ import torch
 import torchvision
 
 from .cli import OneLineParser
+from .runfiles import portable_path
 
 __all__ = [
     "DataError", "ImageData", "MNIST_FILES", "CIFAR10_FILES", "CIFAR10_CLASSES", "DATASETS",
@@ -569,7 +570,7 @@ def _load_cifar10_archive(archive: Path, cache_dir: Path) -> ImageData:
         except Exception:  # an unreadable cache is rebuilt
             tensors = None
     if tensors is None:
-        print(f"decoding {archive.name} once into {cache} (every JPEG of the archive; about a minute "
+        print(f"decoding {archive.name} once into {portable_path(cache)} (every JPEG of the archive; about a minute "
               "for CIFAR-10; later loads read the cache)", file=sys.stderr, flush=True)
         tensors = _decode_tar(archive, CIFAR10_CLASSES)
         tensors["archive_md5"] = archive_md5

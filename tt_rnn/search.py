@@ -221,10 +221,13 @@ class SearchJob:
         self.spec, self.max_trials = spec, max_trials
 
     def __call__(self) -> dict:
+        start = time.perf_counter()
         record = run_trials(self.spec, self.max_trials)
         best = record["best"] or {}
-        return {"name": self.spec.name, "status": record["status"], "epochs": self.spec.epochs,
-                "val_acc": best.get("value"), "test_acc": None, "wall_time_s": 0.0}
+        wall = round(time.perf_counter() - start, 1)
+        return {"name": self.spec.name, "status": record["status"], "val_acc": best.get("value"), "wall_time_s": wall,
+                "line": f"{record['status']}, {record['n_finished']} of {self.spec.n_trials} trials finished, "
+                        f"best val_acc {best.get('value')}, {wall} s"}
 
 
 # ----------------------------------------------------------------------------- command line
