@@ -250,6 +250,9 @@ def test_a_write_that_dies_midway_leaves_the_old_file(tmp_path):
         atomic_write(path, dies)
     assert read_results(path)["history"] == [1]
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not private, as open() would make it
 
 
 def test_checkpoint_and_results_are_written_atomically(mnist, tmp_path, monkeypatch):

@@ -89,6 +89,10 @@ def portable_text(text: str) -> str:
 
 # ----------------------------------------------------------------------------- atomic writes
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the permissions a plain open() would give a new file
+
+
 def atomic_write(path, write) -> None:
     """Create or replace ``path`` atomically: ``write(fh)`` fills a temporary binary file in the
     same folder, which is flushed to disk and then renamed over ``path``. A process killed at any
@@ -98,6 +102,7 @@ def atomic_write(path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; a results file is not
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
