@@ -37,6 +37,7 @@ def test_a_search_runs_its_trials_on_validation_only_and_resumes(spec, tmp_path)
     assert best["value"] == max(t["value"] for t in record["trials"] if t["state"] == "COMPLETE")
     again = S.run_trials(spec)  # the journal holds the study: nothing more to do
     assert len(again["trials"]) == 3
+    assert S.summary(S.SearchSpec("tiny/cp", spec.base, epochs=2, train_subset=200, n_trials=5))["status"] == "incomplete"
 
 
 def test_a_trial_left_running_by_a_dead_worker_is_retried(spec, tmp_path):

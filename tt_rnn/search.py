@@ -192,7 +192,8 @@ def summary(spec: SearchSpec, the_study: optuna.Study | None = None) -> dict:
                "key": t.user_attrs.get("key")} for t in the_study.get_trials(deepcopy=False)]
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     best = max(complete, key=lambda t: t["value"]) if complete else None
-    return {"search": spec.to_dict(), "status": "completed" if _finished(the_study) >= spec.n_trials else "running",
+    # "incomplete": fewer trials than planned are finished (a worker may or may not be running)
+    return {"search": spec.to_dict(), "status": "completed" if _finished(the_study) >= spec.n_trials else "incomplete",
             "n_finished": _finished(the_study), "best": best, "trials": trials,
             "selected_on": "validation accuracy (best epoch); the test set is not read",
             "provenance": provenance(cpu_name(1)), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -248,11 +249,18 @@ def main(argv=None) -> int:
     p.add_argument("--executor", choices=("local", "slurm"), default="local", help="where workers run")
     p.add_argument("--max-parallel", type=int, default=2, help="workers at a time (default 2)")
     p.add_argument("--dry-run", action="store_true", help="print each search's progress and run nothing")
+    p.add_argument("--summarise", action="store_true", help="rewrite each search's summary from its journal "
+                   "and run nothing")
     for key in SLURM_KEYS:
         p.add_argument("--" + key.replace("_", "-"), type=SLURM_KEYS[key], help=f"SLURM {key} (with --executor slurm)")
     args = p.parse_args(argv)
     try:
         specs = _select(args.pattern)
+        if args.summarise:
+            for spec in specs:
+                write_json(summary(spec), spec.summary_path)
+                print(f"{spec.name}: summary written to {spec.summary_path}")
+            return 0
         if args.dry_run:
             for spec in specs:
                 done = _finished(study(spec)) if spec.journal.is_file() else 0

@@ -381,6 +381,29 @@ def benchmark_tables(folder) -> str:
     return "\n\n".join(parts)
 
 
+def search_tables(folder) -> str:
+    """One row per search summary in ``folder`` (``results/search/<dataset>/``): trials finished,
+    their states, and the best trial's validation accuracy and configuration (never the test set)."""
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        record = json.loads(path.read_text())
+        states = {s: sum(t["state"] == s for t in record["trials"]) for s in ("COMPLETE", "PRUNED", "FAIL")}
+        best = record.get("best") or {}
+        params = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in sorted(best.get("params", {}).items()))
+        rows.append(f"| {MODEL_NAMES.get(record['search']['base']['model'], path.stem)} | {record['n_finished']} of "
+                    f"{record['search']['n_trials']} ({states['COMPLETE']} complete, {states['PRUNED']} pruned) | "
+                    f"{_pct(best.get('value'))} | {params} | {record['status']} |")
+    if not rows:
+        return ""
+    first = json.loads(sorted(Path(folder).glob("*.json"))[0].read_text())["search"]
+    head = (f"Per-format searches on the validation split ({first['base']['val_size']:,} images; trials of "
+            f"{first['epochs']} epochs on {first['train_subset']:,} training images, rank {first['base']['rank']}; "
+            "best validation accuracy over a trial's epochs; the test set is not read):")
+    return "\n".join([head, "", "| format | trials | best val. acc. (%) | best configuration | status |",
+                      "|---|---|---|---|---|", *rows])
+
+
 def _section_tables(key: str):
     """The renderer of README section ``key`` (results/KEY)."""
     if key == "rank":
@@ -391,6 +414,8 @@ def _section_tables(key: str):
         return benchmark_tables
     if key == "teacher_student":
         return teacher_student_tables
+    if key.startswith("search/"):
+        return search_tables
     if key.endswith("_rectifier"):
         return rectifier_tables
     if key.endswith("/converged_sweep"):
