@@ -119,6 +119,7 @@ def suggest(trial: optuna.Trial, dataset: str) -> dict:
 
 def study(spec: SearchSpec) -> optuna.Study:
     """The search's Optuna study in its journal file (created, or loaded to resume)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from the sweep runner
     spec.journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(spec.journal)))
     return optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
