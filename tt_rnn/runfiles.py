@@ -120,9 +120,14 @@ def write_json(obj: dict, path) -> None:
 
 
 def write_records(path, records, config: dict) -> Path:
-    """Write ``{"config": config, "records": [record.to_dict(), ...]}`` as JSON, atomically (the
-    grid-rank, region and trained-network result files all have this shape)."""
-    write_json(dict(config=config, records=[rec.to_dict() for rec in records]), path)
+    """Write ``{"config": config, "records": [...]}`` as JSON, atomically, one compact record per
+    line (the grid-rank, region and trained-network result files: thousands of records stay small
+    and diff line by line). ``records``: objects with ``to_dict()``, or dicts."""
+    rows = [rec if isinstance(rec, dict) else rec.to_dict() for rec in records]
+    text = ('{"config": ' + json.dumps(config, indent=1) + ',\n"records": [\n'
+            + ",\n".join(json.dumps(row, separators=(",", ":")) for row in rows) + "\n]}\n")
+    json.loads(text)  # the file is valid JSON before it replaces the old one
+    atomic_write(path, lambda fh: fh.write(text.encode()))
     return Path(path)
 
 
