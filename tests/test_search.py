@@ -4,13 +4,15 @@ resumes a search and is shared by workers, dead trials are retried from their ch
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import optuna
 import pytest
 
 from tt_rnn import search as S
 from tt_rnn.config import TrainConfig
-from tt_rnn.runfiles import read_results
+from tt_rnn.runfiles import read_results, this_process
 from tt_rnn.sweep import SweepRun, run_local
 
 
@@ -43,22 +45,33 @@ def test_a_search_runs_its_trials_on_validation_only_and_resumes(spec, tmp_path)
 def test_a_trial_left_running_by_a_dead_worker_is_retried(spec, tmp_path):
     S.run_trials(spec)
     the_study = S.study(spec)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = the_study.ask()  # a worker asked for a trial, started it, and died
-    dead.set_user_attr("key", "deadbeef00")
+    dead.set_user_attr("key", "trial0099")
+    dead.set_user_attr("worker", {**this_process(), "pid": int(gone.stdout)})
     dead.suggest_categorical("init", ["identity", "random"])
+    alive = the_study.ask()  # another worker's trial, just started: left alone
+    alive.set_user_attr("key", "trial0100")
+    alive.set_user_attr("worker", this_process())
+    starting = the_study.ask()  # asked, not yet labelled: left alone
     assert S._retry_dead_trials(spec, the_study) == 1
+    assert starting.number != dead.number
     states = [t.state for t in the_study.get_trials(deepcopy=False)]
     assert states.count(optuna.trial.TrialState.FAIL) == 1 and states.count(optuna.trial.TrialState.WAITING) == 1
+    assert states.count(optuna.trial.TrialState.RUNNING) == 2
+    queued = [t for t in the_study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.WAITING][0]
+    assert queued.user_attrs["resume_key"] == "trial0099"  # it resumes the dead trial's folder
 
 
 def test_two_workers_share_one_journal_through_the_sweep_runner(spec, tmp_path):
     spec = S.SearchSpec("tiny/cp2", spec.base, epochs=1, train_subset=200, n_trials=4)
-    runs = [SweepRun(f"search/tiny/cp2#{w}", spec.base, job=S.SearchJob(spec)) for w in range(2)]
+    runs = [SweepRun(f"search/tiny/cp2#{w}", spec.base, job=S.SearchJob(spec, worker=w)) for w in range(2)]
     report = run_local(runs, max_parallel=2, log_dir=tmp_path / "logs", out=lambda line: None)
     assert report["failed"] == [] and len(report["done"]) == 2
     record = S.summary(spec)
     assert record["n_finished"] >= 4 and record["status"] == "completed"
     assert len({t["number"] for t in record["trials"]}) == len(record["trials"])
+    assert len({t["key"] for t in record["trials"]}) == len(record["trials"])  # one folder per trial
 
 
 def test_every_format_of_a_data_set_gets_the_same_space_and_budget():

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 __all__ = ["CHECKOUT", "ResultsFileError", "RunLockedError", "portable_path", "shown_path", "portable_text", "atomic_write", "write_json", "write_records",
-           "read_results", "is_results_file", "load_runs", "RunLock", "code_version", "cpu_name",
+           "read_results", "is_results_file", "load_runs", "RunLock", "this_process", "process_is_gone", "code_version", "cpu_name",
            "data_checksums", "provenance"]
 
 # Where the package was imported from: paths inside this checkout are stored relative to it.
@@ -187,6 +187,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def this_process() -> dict:
+    """``{"host", "pid", "job"}`` of this process (``job``: its SLURM job or array task, if any)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "job": _cluster_job()}
+
+
+def process_is_gone(holder: dict) -> bool:
+    """Whether the process described by ``holder`` (:func:`this_process` of another process) has
+    certainly ended: it ran on this host and its pid is gone, or it was this very SLURM job before
+    a requeue. A process on another host is assumed alive (this host cannot see it)."""
+    me = this_process()
+    same_host_dead = holder.get("host") == me["host"] and isinstance(holder.get("pid"), int) \
+        and holder["pid"] != me["pid"] and not _alive(holder["pid"])
+    return same_host_dead or (me["job"] is not None and holder.get("job") == me["job"])
+
+
 def _cluster_job() -> str | None:
     """The SLURM job (array task) this process belongs to; a requeued job keeps it."""
     env = os.environ
@@ -219,16 +234,13 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "job": _cluster_job()}
+        me = {**this_process(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                stale = (holder.get("host") == me["host"] and isinstance(holder.get("pid"), int)
-                         and not _alive(holder["pid"])) or (me["job"] is not None and holder.get("job") == me["job"])
-                if stale or not holder:  # a dead process on this host, or a half-written lock
+                if not holder or process_is_gone(holder):  # a dead process on this host, or a half-written lock
                     self.path.unlink(missing_ok=True)
                     continue
                 raise RunLockedError(

@@ -14,8 +14,8 @@ search: trial runs have ``evaluate_test = False``.
   share (on one machine, or a cluster's shared disk): a search resumes where it stopped, and every
   trial is recorded. ``results/search/<name>.json`` summarises it (each trial's parameters,
   state, validation curve; the best trial), rewritten atomically after every trial.
-* A trial trains with :func:`tt_rnn.train.train` into ``runs/search/<name>/<key>`` (``key``: a
-  hash of its parameters), checkpointing every epoch; a trial left ``RUNNING`` by a worker that
+* A trial trains with :func:`tt_rnn.train.train` into ``runs/search/<name>/trial<number>``,
+  checkpointing every epoch; a trial left ``RUNNING`` by a worker that
   died (its run's lock is free) is marked failed and its parameters are tried again, resuming
   from that checkpoint.
 
@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from optuna.trial import TrialState
 from .cli import OneLineParser
 from .config import TrainConfig
 from .experiments import CIFAR10_VAL_BEST, MNIST_VAL_BEST, MODELS
-from .runfiles import RunLock, RunLockedError, cpu_name, provenance, write_json
+from .runfiles import cpu_name, process_is_gone, provenance, this_process, write_json
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
 
@@ -117,18 +115,16 @@ def suggest(trial: optuna.Trial, dataset: str) -> dict:
     return changes
 
 
-def study(spec: SearchSpec) -> optuna.Study:
-    """The search's Optuna study in its journal file (created, or loaded to resume)."""
+def study(spec: SearchSpec, worker: int = 0) -> optuna.Study:
+    """The search's Optuna study in its journal file (created, or loaded to resume). Each worker
+    seeds its sampler with ``spec.seed + 1000 worker``: workers sharing a journal must not draw the
+    same random start-up configurations."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from the sweep runner
     spec.journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(spec.journal)))
     return optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=8),
+                               sampler=optuna.samplers.TPESampler(seed=spec.seed + 1000 * worker, n_startup_trials=8),
                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
-
-
-def _key(params: dict) -> str:
-    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:
@@ -139,20 +135,16 @@ def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:
 
 
 def _retry_dead_trials(spec: SearchSpec, the_study: optuna.Study) -> int:
-    """Trials ``RUNNING`` in the journal whose worker is gone: failed, and their parameters queued again."""
+    """Trials ``RUNNING`` in the journal whose worker process is certainly gone
+    (:func:`tt_rnn.runfiles.process_is_gone`): failed, and their parameters queued again, to resume
+    from the dead trial's checkpoint."""
     retried = 0
     for trial in the_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        key = trial.user_attrs.get("key")
-        if key is None:
+        key, worker = trial.user_attrs.get("key"), trial.user_attrs.get("worker")
+        if key is None or worker is None or not process_is_gone(worker):  # just started, or alive
             continue
-        lock = RunLock(Path(TRIAL_ROOT) / spec.name / f"{key}.json")
-        try:
-            lock.acquire()
-        except RunLockedError:  # a live worker trains it
-            continue
-        lock.release()
         the_study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        the_study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        the_study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "resume_key": key})
         retried += 1
     return retried
 
@@ -162,8 +154,10 @@ def _objective(spec: SearchSpec):
 
     def objective(trial: optuna.Trial) -> float:
         changes = suggest(trial, dataset)
-        key = _key(trial.params)
+        # a trial's own folder (a retried trial resumes the folder of the trial it repeats)
+        key = trial.user_attrs.get("resume_key") or f"trial{trial.number:04d}"
         trial.set_user_attr("key", key)
+        trial.set_user_attr("worker", this_process())  # so a later worker can tell it died
         curve = []
 
         def report(epoch, model, entry):
@@ -200,11 +194,11 @@ def summary(spec: SearchSpec, the_study: optuna.Study | None = None) -> dict:
             "provenance": provenance(cpu_name(1)), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def run_trials(spec: SearchSpec, max_trials: int | None = None) -> dict:
+def run_trials(spec: SearchSpec, max_trials: int | None = None, worker: int = 0) -> dict:
     """Run trials of ``spec`` in this process until the search has ``n_trials`` finished trials
     (or ``max_trials`` more); returns the summary, also written to ``results/search/<name>.json``."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    the_study = study(spec)
+    the_study = study(spec, worker)
     _retry_dead_trials(spec, the_study)
     done_here = 0
     while _finished(the_study) < spec.n_trials and (max_trials is None or done_here < max_trials):
@@ -219,12 +213,12 @@ def run_trials(spec: SearchSpec, max_trials: int | None = None) -> dict:
 class SearchJob:
     """What a sweep worker runs: trials of one search (see :func:`run_trials`)."""
 
-    def __init__(self, spec: SearchSpec, max_trials: int | None = None):
-        self.spec, self.max_trials = spec, max_trials
+    def __init__(self, spec: SearchSpec, max_trials: int | None = None, worker: int = 0):
+        self.spec, self.max_trials, self.worker = spec, max_trials, worker
 
     def __call__(self) -> dict:
         start = time.perf_counter()
-        record = run_trials(self.spec, self.max_trials)
+        record = run_trials(self.spec, self.max_trials, self.worker)
         best = record["best"] or {}
         wall = round(time.perf_counter() - start, 1)
         return {"name": self.spec.name, "status": record["status"], "val_acc": best.get("value"), "wall_time_s": wall,
@@ -270,7 +264,7 @@ def main(argv=None) -> int:
             return 0
         if args.workers < 1:
             raise ValueError(f"--workers {args.workers}: must be >= 1")
-        runs = [SweepRun(f"search/{spec.name}#{w}", spec.base, job=SearchJob(spec, args.max_trials))
+        runs = [SweepRun(f"search/{spec.name}#{w}", spec.base, job=SearchJob(spec, args.max_trials, w))
                 for spec in specs for w in range(args.workers)]
         if args.executor == "slurm":
             options = {k: getattr(args, k) for k in SLURM_KEYS if getattr(args, k) is not None}
