@@ -232,14 +232,10 @@ def _pencil_uniqueness_lower_bound(x: np.ndarray, *, max_m: int = 32, max_tries:
                 if tries >= max_tries:
                     return None
                 tries += 1
-                slices = np.transpose(xi, [k] + list(rows) + cols).reshape(2, m, m)
-                x0, x1 = slices[0].tolist(), slices[1].tolist()
-                x01 = (slices[0] + slices[1]).tolist()
-                for name, a, b in (("X0,X1", x0, x1), ("X1,X0", x1, x0), ("X0+X1,X1", x01, x1)):
-                    if _int_det(a) != 0:
-                        break
-                else:
+                pair = _invertible_pencil(np.transpose(xi, [k] + list(rows) + cols).reshape(2, m, m))
+                if pair is None:
                     continue
+                name, a, b = pair
                 chi = _charpoly(a, b)
                 _, squarefree = _count_distinct_real_roots([Fraction(c) for c in chi])
                 if not squarefree:                   # repeated eigenvalue: no uniqueness
@@ -251,6 +247,17 @@ def _pencil_uniqueness_lower_bound(x: np.ndarray, *, max_m: int = 32, max_tries:
                                 col_modes=cols, N=m, slices=name, groupings_tried=tries,
                                 time_s=time.perf_counter() - start)
                     return cert
+    return None
+
+
+def _invertible_pencil(slices) -> tuple[str, list, list] | None:
+    """``(name, A, B)``: the first of the slice pairs (X0, X1), (X1, X0), (X0 + X1, X1) of a
+    ``2 x m x m`` integer pencil whose first matrix is invertible (exact determinant), else None."""
+    x0, x1 = slices[0].tolist(), slices[1].tolist()
+    x01 = (slices[0] + slices[1]).tolist()
+    for name, a, b in (("X0,X1", x0, x1), ("X1,X0", x1, x0), ("X0+X1,X1", x01, x1)):
+        if _int_det(a) != 0:
+            return name, a, b
     return None
 
 
@@ -284,14 +291,10 @@ def _pencil_diagonalisable_upper_bound(x: np.ndarray) -> dict | None:
         m = x.shape[others[0]]
         if x.shape[k] != 2 or x.shape[others[1]] != m:
             continue
-        slices = np.transpose(xi, [k] + others)
-        x0, x1 = slices[0].tolist(), slices[1].tolist()
-        x01 = (slices[0] + slices[1]).tolist()
-        for name, a, b in (("X0,X1", x0, x1), ("X1,X0", x1, x0), ("X0+X1,X1", x01, x1)):
-            if _int_det(a) != 0:
-                break
-        else:
+        pair = _invertible_pencil(np.transpose(xi, [k] + others))
+        if pair is None:
             continue
+        name, a, b = pair
         chi = _charpoly(a, b)
         n_real, squarefree = _count_distinct_real_roots([Fraction(c) for c in chi])
         if squarefree and n_real == m:
