@@ -23,6 +23,18 @@ Regimes
     ``f(x) = [cos(pi x / 2), sin(pi x / 2)]`` (``n = 2``); ``N`` training samples (``n_train``),
     a seeded validation split carved from them (learning rate chosen on it), a held-out test set
     of ``n_test`` samples used only for reporting.
+``inputs = "sampled"``  discrete inputs with one-hot features, for orders ``d`` where the table
+    is too large to fit (or to be the training set): distinct inputs drawn uniformly without
+    replacement, the test set first (``n_test``), then the training sets (nested: the set of
+    size ``N`` is the first ``N`` of the rest), so no test input is ever trained on.
+
+Tasks: ``task = "regression"`` (the main one: relative L2 error, as above) or
+``"classification"``: the teacher has ``classes`` outputs (:func:`tt_rnn.teachers.make_teacher`:
+output 1 is the regression teacher of the same seed, the others add their own output weights),
+the label of an input is the argmax of the teacher's class scores, students with ``classes``
+outputs minimise the cross-entropy (full-batch Adam, the learning rate chosen on validation
+accuracy), and the error reported is the test misclassification rate; each record keeps the
+share of the most frequent label (what a constant classifier gets).
 
 Students: ranks per format in ``students`` (``"auto"`` for CP: powers of two up to
 ``cp_rank_max`` and about twice the generic rank of the table); initialisations ``inits``:
@@ -71,13 +83,14 @@ from .rank import generic_rank_estimate
 from .runfiles import ResultsFileError, RunLock, cpu_name, portable_path, provenance, shown_path, write_json
 from .teachers import TEACHER_FAMILIES, Teacher, make_teacher, teacher_seed
 
-__all__ = ["TeacherStudentConfig", "EXPERIMENTS", "select", "get", "STUDENT_INITS", "INPUT_KINDS",
-           "one_hot_features", "continuous_features", "table_inputs", "make_student",
-           "relative_error", "table_sse", "fit_student", "train_with_lr_selection", "best_cp_approximation", "cp_ranks_for",
+__all__ = ["TeacherStudentConfig", "EXPERIMENTS", "select", "get", "STUDENT_INITS", "INPUT_KINDS", "TASKS",
+           "one_hot_features", "continuous_features", "table_inputs", "sampled_inputs", "make_student",
+           "relative_error", "table_sse", "fit_student", "fit_classifier", "train_with_lr_selection", "best_cp_approximation", "cp_ranks_for",
            "student_ranks", "run_experiment", "results_path", "skip_reason", "load_results", "adhoc", "main"]
 
 STUDENT_INITS = ("random", "identity")
-INPUT_KINDS = ("table", "continuous")
+INPUT_KINDS = ("table", "continuous", "sampled")
+TASKS = ("regression", "classification")
 RESULTS_ROOT = "results"
 
 
@@ -100,7 +113,10 @@ class TeacherStudentConfig:
         Orders ``d``.
     teachers : int
         Teachers per ``d`` (seeds ``teacher_seed(seed, n, r, d, k, family)``).
-    inputs : {"table", "continuous"}
+    inputs : {"table", "continuous", "sampled"}
+    task : {"regression", "classification"}
+    classes : int
+        Class scores of the teacher for ``task = "classification"`` (ignored for regression).
     students : tuple of (kind, ranks) or (kind, ranks, inits)
         ``ranks`` a tuple of ints, or ``"auto"`` (CP only, see :func:`cp_ranks_for`); ``inits``
         overrides ``inits`` for that student.
@@ -125,6 +141,8 @@ class TeacherStudentConfig:
     ds: tuple = (4, 6, 8)
     teachers: int = 5
     inputs: str = "table"
+    task: str = "regression"
+    classes: int = 10
     students: tuple = (("cp", "auto"), ("tt-shared", (1, 2, 3, 4, 6)))
     inits: tuple = ("random", "identity")
     restarts: int = 2
@@ -148,6 +166,19 @@ class TeacherStudentConfig:
         if self.inputs == "continuous" and (self.n != 2 or not self.n_train):
             raise ValueError(f"{self.name}: continuous inputs need n = 2 (the cos/sin feature map) and "
                              f"n_train sizes; got n = {self.n}, n_train = {self.n_train}")
+        if self.task not in TASKS:
+            raise ValueError(f"{self.name}: task = {self.task!r}; choose one of {TASKS}")
+        if self.task == "classification" and (self.inputs == "table" or self.classes < 2):
+            raise ValueError(f"{self.name}: classification needs held-out inputs (inputs 'sampled' or "
+                             f"'continuous', got {self.inputs!r}) and classes >= 2 (got {self.classes})")
+        if self.inputs == "sampled":
+            if not self.n_train:
+                raise ValueError(f"{self.name}: sampled inputs need n_train sizes; got n_train = {self.n_train}")
+            for d in self.ds:
+                if self.n ** d < max(self.n_train) + self.n_test:
+                    raise ValueError(f"{self.name}: d = {d} has only {self.n ** d} distinct inputs, fewer than "
+                                     f"max(n_train) + n_test = {max(self.n_train) + self.n_test}; use a larger d "
+                                     "or inputs = 'table'")
         for init in self.inits:
             if init not in STUDENT_INITS:
                 raise ValueError(f"{self.name}: init {init!r} is not one of {STUDENT_INITS}")
@@ -179,8 +210,13 @@ def results_path(config: TeacherStudentConfig) -> Path:
 
 
 def _same_config(stored: dict, config: TeacherStudentConfig) -> list[str]:
-    """Fields whose stored value differs from ``config`` (``results_path`` excluded)."""
+    """Fields whose stored value differs from ``config`` (``results_path`` excluded). A field the
+    stored file predates counts as its default (files written before ``task`` existed are
+    regression files)."""
     mine = config.to_dict()
+    defaults = {f.name: f.default for f in dataclasses.fields(TeacherStudentConfig)
+                if f.default is not dataclasses.MISSING}
+    stored = {k: v for k, v in defaults.items() if k in mine and k not in stored} | stored
     return sorted(k for k in set(stored) | set(mine) if k != "results_path" and stored.get(k) != mine.get(k))
 
 
@@ -226,6 +262,24 @@ def table_inputs(n: int, d: int) -> np.ndarray:
     return np.stack(np.unravel_index(np.arange(n ** d), (n,) * d), axis=1)
 
 
+def sampled_inputs(n: int, d: int, n_test: int, n_train: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct discrete inputs drawn uniformly without replacement from ``{0..n-1}^d``:
+    ``(test (n_test, d), train (n_train, d))``, disjoint. The training set of a smaller size is a
+    prefix of this one (same seed), so training sets are nested."""
+    total = n ** d
+    if n_test + n_train > total:
+        raise ValueError(f"n_test + n_train = {n_test + n_train} distinct inputs asked for, but n^d = {total}")
+    rng = np.random.default_rng(seed)
+    if total < 2 ** 62:
+        codes = rng.choice(total, size=n_test + n_train, replace=False)
+        digits = np.stack(np.unravel_index(codes, (n,) * d), axis=1)
+    else:  # draw rows, drop repeats (vanishingly rare at this size), keep the first occurrences
+        rows = rng.integers(0, n, size=(2 * (n_test + n_train), d))
+        _, first = np.unique(rows, axis=0, return_index=True)
+        digits = rows[np.sort(first)][: n_test + n_train]
+    return digits[:n_test], digits[n_test:]
+
+
 def continuous_features(x: np.ndarray) -> torch.Tensor:
     """``f(x) = [cos(pi x / 2), sin(pi x / 2)]`` of inputs ``(N, d)`` in ``[0, 1]``: ``(N, d, 2)`` float64."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
@@ -234,8 +288,9 @@ def continuous_features(x: np.ndarray) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- students
 
-def make_student(kind: str, d: int, m: int, rank: int, *, init: str = "random", seed: int = 0) -> ScoreNetwork:
-    """A float64 student network of ``kind`` with one output, drawn from ``seed``.
+def make_student(kind: str, d: int, m: int, rank: int, *, init: str = "random", seed: int = 0,
+                 outputs: int = 1) -> ScoreNetwork:
+    """A float64 student network of ``kind`` with ``outputs`` outputs (class scores), drawn from ``seed``.
 
     ``init = "random"``: the constructor's variance-preserving draw (torch's RNG seeded with
     ``seed``, the global RNG left as it was). ``init = "identity"``:
@@ -247,7 +302,7 @@ def make_student(kind: str, d: int, m: int, rank: int, *, init: str = "random", 
         raise ValueError(f"init = {init!r}; choose one of {STUDENT_INITS}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        network = make_network(kind, d, m, rank, 1, dtype=torch.float64)
+        network = make_network(kind, d, m, rank, outputs, dtype=torch.float64)
     if init == "random":
         return network
     initialize(network, "identity", generator=torch.Generator().manual_seed(int(seed)))
@@ -355,14 +410,53 @@ def fit_student(network: ScoreNetwork, features: torch.Tensor, target: torch.Ten
     return {"train_error": err, "steps": done, "diverged": diverged or not math.isfinite(err)}
 
 
+def fit_classifier(network: ScoreNetwork, features: torch.Tensor, labels: torch.Tensor, *, lr: float, steps: int,
+                   plateau: float = 1e-3, patience: int = 200, stop_loss: float = 1e-4) -> dict:
+    """Full-batch Adam on the cross-entropy of the unscaled class scores; returns
+    ``{"train_error" (misclassification rate), "steps", "diverged"}``. Stops below mean loss
+    ``stop_loss``, or on a plateau (as :func:`fit_student`)."""
+    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
+    done, diverged, history = 0, False, {}
+    for step in range(steps):
+        optimiser.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(network.score(features), labels)
+        if not torch.isfinite(loss):
+            diverged = True
+            break
+        if step % 50 == 0:
+            value = float(loss.detach())
+            if value < stop_loss:
+                break
+            history[step] = value
+            before = history.get(step - patience)
+            if before is not None and value > (1 - plateau) * before:
+                break
+        loss.backward()
+        optimiser.step()
+        done = step + 1
+    err = float("inf") if diverged else _error_rate(network, features, labels)
+    return {"train_error": err, "steps": done, "diverged": diverged or not math.isfinite(err)}
+
+
+def _error_rate(network, features, labels) -> float:
+    with torch.no_grad():
+        scores = network.score(features)
+        if not torch.isfinite(scores).all():
+            return float("inf")
+        return float((scores.argmax(1) != labels).double().mean())
+
+
 def _evaluate(network, features, target) -> float:
+    if target.dtype == torch.long:  # class labels: misclassification rate
+        return _error_rate(network, features, target)
     with torch.no_grad():
         return relative_error(network.score(features)[:, 0], target)
 
 
 def train_with_lr_selection(kind: str, rank: int, d: int, m: int, train: tuple, *, init: str, seeds,
                             lrs, select_steps: int, steps: int, val_fraction: float, split_seed: int,
-                            evaluate: dict | None = None, table: torch.Tensor | None = None) -> dict:
+                            evaluate: dict | None = None, table: torch.Tensor | None = None,
+                            outputs: int | None = None) -> dict:
     """Choose the learning rate on a validation split of ``train``, then train ``seeds`` restarts.
 
     The validation split (a seeded ``val_fraction`` of the training inputs) is used only to pick
@@ -372,8 +466,18 @@ def train_with_lr_selection(kind: str, rank: int, d: int, m: int, train: tuple, 
     ``evaluate`` is empty; the part outside the validation split otherwise). ``evaluate`` maps a
     name to ``(features, target)`` reported per restart (e.g. the test set). ``table``: the
     function table, when ``train`` is every one-hot input in table order (closed-form loss, see
-    :func:`fit_student`).
+    :func:`fit_student`). Integer (``long``) targets are class labels: students get
+    ``outputs`` outputs (default: the largest label + 1), are fitted by
+    :func:`fit_classifier`, and every error is a misclassification rate.
     """
+    classify = train[1].dtype == torch.long
+    outputs = outputs or (int(train[1].max()) + 1 if classify else 1)
+
+    def fit_one(net, f, t, lr, n_steps, **kw):
+        if classify:
+            return fit_classifier(net, f, t, lr=lr, steps=n_steps)
+        return fit_student(net, f, t, lr=lr, steps=n_steps, **kw)
+
     features, target = train
     n_total = features.shape[0]
     n_val = max(1, int(round(val_fraction * n_total)))
@@ -381,25 +485,24 @@ def train_with_lr_selection(kind: str, rank: int, d: int, m: int, train: tuple, 
     val_idx, fit_idx = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
     selection = {}
     for lr in lrs:
-        net = make_student(kind, d, m, rank, init=init, seed=seeds[0])
-        fit = fit_student(net, features[fit_idx], target[fit_idx], lr=lr, steps=select_steps, table=table,
-                          held_out=(features[val_idx], target[val_idx]))
+        net = make_student(kind, d, m, rank, init=init, seed=seeds[0], outputs=outputs)
+        fit = fit_one(net, features[fit_idx], target[fit_idx], lr, select_steps, table=table,
+                      held_out=(features[val_idx], target[val_idx]))
         selection[repr(lr)] = float("inf") if fit["diverged"] else _evaluate(net, features[val_idx], target[val_idx])
     best_lr = min(lrs, key=lambda lr: (selection[repr(lr)], lr))
     final_features, final_target = (features, target) if evaluate is None else (features[fit_idx], target[fit_idx])
     runs = []
     for seed in seeds:
-        net = make_student(kind, d, m, rank, init=init, seed=seed)
+        net = make_student(kind, d, m, rank, init=init, seed=seed, outputs=outputs)
         start = time.perf_counter()
-        fit = fit_student(net, final_features, final_target, lr=best_lr, steps=steps,
-                          table=table if evaluate is None else None)
+        fit = fit_one(net, final_features, final_target, best_lr, steps, table=table if evaluate is None else None)
         run = {"seed": int(seed), "train_error": fit["train_error"], "steps": fit["steps"], "diverged": fit["diverged"],
                "time_s": round(time.perf_counter() - start, 3)}
         for name, (f, t) in (evaluate or {}).items():
             run[f"{name}_error"] = float("inf") if fit["diverged"] else _evaluate(net, f, t)
         runs.append(run)
-    return {"lr": best_lr, "val_error_by_lr": selection, "n_parameters": count_parameters(make_student(kind, d, m, rank)),
-            "runs": runs}
+    return {"lr": best_lr, "val_error_by_lr": selection,
+            "n_parameters": count_parameters(make_student(kind, d, m, rank, outputs=outputs)), "runs": runs}
 
 
 def best_cp_approximation(table: np.ndarray, rank: int, *, restarts: int, n_iter: int, seed: int) -> dict:
@@ -445,14 +548,16 @@ def student_ranks(config: TeacherStudentConfig, kind: str, ranks, d: int) -> lis
 
 # ----------------------------------------------------------------------------- the experiment
 
-def _teacher_targets(teacher: Teacher, features: torch.Tensor) -> torch.Tensor:
+def _teacher_targets(teacher: Teacher, features: torch.Tensor, task: str = "regression") -> torch.Tensor:
+    """The normalised score of output 1 (regression), or the argmax label over every output."""
     with torch.no_grad():
-        return teacher.network.score(features)[:, 0] / teacher.scale
+        scores = teacher.network.score(features)
+        return scores.argmax(1) if task == "classification" else scores[:, 0] / teacher.scale
 
 
 def _units(config: TeacherStudentConfig):
     """Every unit of work, in order: ``(key, what)``."""
-    sizes = config.n_train if config.inputs == "continuous" else (None,)
+    sizes = config.n_train if config.inputs != "table" else (None,)
     for d in config.ds:
         for k in range(config.teachers):
             yield f"d={d}/t={k}/teacher", ("teacher", d, k, None, None, None, None)
@@ -474,7 +579,8 @@ def _run_unit(config: TeacherStudentConfig, what: tuple, teachers: dict, data: d
     key = (d, k)
     if key not in teachers:
         teachers[key] = make_teacher(config.family, config.n, config.r, d,
-                                     teacher_seed(config.seed, config.n, config.r, d, k, config.family))
+                                     teacher_seed(config.seed, config.n, config.r, d, k, config.family),
+                                     outputs=config.classes if config.task == "classification" else 1)
     teacher = teachers[key]
     if job == "teacher":
         return teacher.summary()
@@ -498,15 +604,23 @@ def _run_unit(config: TeacherStudentConfig, what: tuple, teachers: dict, data: d
     else:
         dkey = (d, k, size)
         if dkey not in data:
-            rng = np.random.default_rng([config.seed, d, k, 11])
-            x_test = rng.uniform(size=(config.n_test, d))
-            x_train = np.random.default_rng([config.seed, d, k, 12, size]).uniform(size=(size, d))
-            f_train, f_test = continuous_features(x_train), continuous_features(x_test)
-            data[dkey] = ((f_train, _teacher_targets(teacher, f_train)), (f_test, _teacher_targets(teacher, f_test)))
+            if config.inputs == "continuous":
+                rng = np.random.default_rng([config.seed, d, k, 11])
+                x_test = rng.uniform(size=(config.n_test, d))
+                x_train = np.random.default_rng([config.seed, d, k, 12, size]).uniform(size=(size, d))
+                f_train, f_test = continuous_features(x_train), continuous_features(x_test)
+            else:  # sampled discrete inputs; training sets nested in N
+                x_test, x_train = sampled_inputs(config.n, d, config.n_test, max(config.n_train),
+                                                 [config.seed, d, k, 13])
+                f_train, f_test = one_hot_features(x_train[:size], config.n), one_hot_features(x_test, config.n)
+            data[dkey] = tuple((f, _teacher_targets(teacher, f, config.task)) for f in (f_train, f_test))
         train, test = data[dkey]
         out = train_with_lr_selection(kind, rank, d, config.n, train, init=init, seeds=seeds, lrs=config.lrs,
                                       select_steps=config.select_steps, steps=config.steps,
-                                      val_fraction=config.val_fraction, split_seed=k, evaluate={"test": test})
+                                      val_fraction=config.val_fraction, split_seed=k, evaluate={"test": test},
+                                      outputs=config.classes if config.task == "classification" else 1)
+        if config.task == "classification":  # what a constant classifier gets
+            out["majority_share"] = float(torch.bincount(test[1], minlength=config.classes).max()) / len(test[1])
     out.update({"kind": kind, "rank": rank, "init": init, "N": size})
     return out
 
@@ -569,6 +683,9 @@ _FOUR_STUDENTS = (("cp", (1, 2, 4, 8, 16, 32, 64), _RANDOM), ("tt-shared", (2, 3
                   ("tt", (2, 3, 4), _RANDOM), ("ht", (2, 3, 4), _RANDOM))
 
 
+_BEYOND_STUDENTS = (("cp", (4, 16, 64)), ("tt-shared", (3, 6)), ("tt", (3,)), ("ht", (3,)))
+
+
 def _experiments() -> dict:
     found = {}
 
@@ -590,6 +707,23 @@ def _experiments() -> dict:
         add(TeacherStudentConfig(f"teacher_student/families_d8/{family}", family=family, n=2,
                                  r=4 if family == "cp" else 3, ds=(8,), students=_FOUR_STUDENTS, inits=_RANDOM,
                                  restarts=1, steps=500, **_SHORT))
+    # Two more (n, r): n = 3, r = 3 (3^8 = 6,561 inputs at d = 8) and n = 2, r = 4 (the teacher's
+    # rank above n: the theorem's q = min(n, r) is still 2).
+    add(TeacherStudentConfig("teacher_student/shared_n3_r3", family="tt-shared", n=3, r=3, ds=(4, 6, 8),
+                             students=(("cp", "auto", _RANDOM), ("tt-shared", (3, 6), _BOTH)),
+                             steps=600, cp_rank_max=128, **_SHORT))
+    add(TeacherStudentConfig("teacher_student/shared_n2_r4", family="tt-shared", n=2, r=4, ds=(4, 6, 8, 10),
+                             students=(("cp", "auto", _RANDOM), ("tt-shared", (4, 8), _BOTH)),
+                             steps=600, cp_rank_max=128, **_SHORT))
+    # Beyond the full table: d = 16 and 24 with 2,000 sampled training inputs and 1,000 held-out
+    # ones (one-hot features), every student format; regression and the classification variant
+    # (labels = argmax of 10 teacher scores, d = 16). Sizes set by CPU time: a CP student of rank
+    # 64 at d = 24 costs about 0.4 s per full-batch step here.
+    beyond = dict(family="tt-shared", n=2, r=3, inputs="sampled", n_train=(2000,), n_test=1000, inits=_RANDOM,
+                  restarts=1, steps=400, students=_BEYOND_STUDENTS, **dict(_SHORT, als_iter=0))
+    add(TeacherStudentConfig("teacher_student/sampled_n2_r3", ds=(16, 24), **beyond))
+    add(TeacherStudentConfig("teacher_student/classify_n2_r3", ds=(16,), task="classification", classes=10,
+                             **dict(beyond, steps=1000)))
     # Sample complexity: continuous inputs, shared-core teacher d = 8, students at ~300 parameters.
     add(TeacherStudentConfig("teacher_student/samples_n2_r3_d8", family="tt-shared", n=2, r=3, ds=(8,),
                              inputs="continuous", n_train=(100, 300, 1000, 3000), n_test=2000, inits=_RANDOM,

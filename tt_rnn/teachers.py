@@ -73,9 +73,12 @@ def _check_family(family: str) -> str:
     return family
 
 
-def _integer_parameters(family: str, n: int, r: int, d: int, rng: np.random.Generator) -> dict:
+def _integer_parameters(family: str, n: int, r: int, d: int, rng: np.random.Generator, outputs: int = 1) -> dict:
     """Integer weights ``round(QUANTUM * w)`` of a Gaussian teacher, as int64 arrays keyed by the
-    network's parameter names (one output)."""
+    network's parameter names. ``outputs > 1`` (a classifier's K class scores): the cores are those
+    of the one-output teacher, and outputs 2..K get their own output weights (TT: last cores drawn
+    like the first, ``N(0, 1/r)``; CP and HT: further columns of the top weights), drawn after
+    everything else, so output 1 is the one-output teacher of the same seed."""
     q = QUANTUM
 
     def rounded(x):
@@ -86,24 +89,33 @@ def _integer_parameters(family: str, n: int, r: int, d: int, rng: np.random.Gene
         train = random_tt(n, r, d, shared=family == "tt-shared", seed=rng)
         cores = [np.asarray(c) for c in train.cores]
         inner = cores[1:-1][:1] if family == "tt-shared" else cores[1:-1]
+        last = [rounded(cores[-1])] + [rounded(rng.standard_normal(cores[-1].shape) / math.sqrt(r))
+                                       for _ in range(outputs - 1)]
         return {"first_core": rounded(cores[0]), "inner_cores": np.stack([rounded(c) for c in inner]),
-                "last_core": rounded(cores[-1])[:, :, None]}
+                "last_core": np.stack(last, axis=-1)}
     if family == "cp":
-        return {"a": rounded(rng.standard_normal((d, n, r)) / math.sqrt(n)),
-                "weights": rounded(rng.standard_normal((r, 1)) / math.sqrt(r))}
-    levels = int(math.log2(d))
-    return {"input_weights": rounded(rng.standard_normal((d, n, r)) / math.sqrt(n)),
-            "hidden_weights": [rounded(rng.standard_normal((d >> lv, r, r)) / math.sqrt(r)) for lv in range(1, levels)],
-            "top_weights": rounded(rng.standard_normal((r, 1)) / math.sqrt(r))}
+        out = {"a": rounded(rng.standard_normal((d, n, r)) / math.sqrt(n)),
+               "weights": rounded(rng.standard_normal((r, 1)) / math.sqrt(r))}
+        key = "weights"
+    else:
+        levels = int(math.log2(d))
+        out = {"input_weights": rounded(rng.standard_normal((d, n, r)) / math.sqrt(n)),
+               "hidden_weights": [rounded(rng.standard_normal((d >> lv, r, r)) / math.sqrt(r))
+                                  for lv in range(1, levels)],
+               "top_weights": rounded(rng.standard_normal((r, 1)) / math.sqrt(r))}
+        key = "top_weights"
+    if outputs > 1:
+        out[key] = np.concatenate([out[key], rounded(rng.standard_normal((r, outputs - 1)) / math.sqrt(r))], axis=1)
+    return out
 
 
-def _network(family: str, n: int, r: int, d: int) -> ScoreNetwork:
+def _network(family: str, n: int, r: int, d: int, outputs: int = 1) -> ScoreNetwork:
     kw = dict(dtype=torch.float64)
     if family in ("tt-shared", "tt"):
-        return TTNetwork(d, n, r, 1, shared=family == "tt-shared", **kw)
+        return TTNetwork(d, n, r, outputs, shared=family == "tt-shared", **kw)
     if family == "cp":
-        return CPNetwork(d, n, r, 1, **kw)
-    return HTNetwork(d, n, r, 1, **kw)
+        return CPNetwork(d, n, r, outputs, **kw)
+    return HTNetwork(d, n, r, outputs, **kw)
 
 
 def _load(network: ScoreNetwork, integer: dict) -> ScoreNetwork:
@@ -120,7 +132,8 @@ def _load(network: ScoreNetwork, integer: dict) -> ScoreNetwork:
 
 
 def exact_integer_table(family: str, integer: dict, d: int) -> np.ndarray:
-    """The coefficient tensor of the INTEGER weights, exactly (numpy object array of Python ints).
+    """The coefficient tensor of the INTEGER weights, exactly (numpy object array of Python ints);
+    of output 1 for a teacher with several outputs.
 
     It equals ``QUANTUM ** k`` times the teacher's tensor, ``k`` the number of weight factors per
     entry (a positive constant): same CP rank, same unfolding ranks."""
@@ -147,7 +160,7 @@ def exact_integer_table(family: str, integer: dict, d: int) -> np.ndarray:
             nodes = paired
             break
         nodes = [obj(weights[j]).T @ node for j, node in enumerate(paired)]
-    full = obj(integer["top_weights"]).T @ nodes[0]
+    full = obj(integer["top_weights"][:, :1]).T @ nodes[0]  # output 1
     return full.reshape((integer["input_weights"].shape[1],) * d)
 
 
@@ -188,7 +201,8 @@ class Teacher:
         The normalised coefficient tensor (unit root-mean-square entry), shape ``(n,) * d``, when
         ``n ** d <= table_limit``.
     scale : float
-        Root-mean-square entry of the unnormalised table.
+        Root-mean-square entry of the unnormalised table (of output 1); without a table, the
+        root-mean-square score on seeded random inputs (an estimate).
     integer : dict
         The integer weights (int64 arrays).
     cp_lower_bound : int or None
@@ -220,37 +234,55 @@ class Teacher:
         """What a results file records about the teacher."""
         return {"family": self.family, "n": self.n, "r": self.r, "d": self.d, "seed": list(self.seed),
                 "quantum": QUANTUM, "n_parameters": self.n_parameters(), "scale": self.scale,
+                "scale_from": "table" if self.table is not None else "random inputs (estimate)",
+                "outputs": int(self.network.num_classes),
                 "cp_lower_bound_certified": self.cp_lower_bound, "unfolding_ranks_gfp": self.unfolding_ranks,
                 "numerical_unfolding_rank": self.numerical_rank,
                 "proven_generic_bound": proven_bound(self.n, self.r, self.d)
                 if self.family == "tt-shared" else None}
 
 
-def make_teacher(family: str, n: int, r: int, d: int, seed, *, table_limit: int = 2 ** 16) -> Teacher:
+def make_teacher(family: str, n: int, r: int, d: int, seed, *, table_limit: int = 2 ** 16, outputs: int = 1,
+                 scale_samples: int = 4096) -> Teacher:
     """Draw a teacher of ``family`` (see the module docs); ``seed`` is a numpy seed (int or list).
+
+    ``outputs``: class scores of a classifier teacher (output 1 is the one-output teacher of the
+    same seed; the table, the bounds and ``scale`` are those of output 1). When ``n ** d``
+    exceeds ``table_limit`` there is no table: ``scale`` is then the root-mean-square score of
+    output 1 on ``scale_samples`` uniformly drawn discrete inputs (seeded by ``seed``; an
+    estimate, recorded as such), and no bound is computed.
 
     Raises
     ------
     ValueError
-        For an unknown family, ``d < 3``, or an HT teacher whose ``d`` is not a power of two.
+        For an unknown family, ``d < 3``, ``outputs < 1``, or an HT teacher whose ``d`` is not a
+        power of two.
     """
     _check_family(family)
     if d < 3:
         raise ValueError(f"d = {d}: teachers need d >= 3 (a TT with an inner core)")
     if family == "ht" and d & (d - 1):
         raise ValueError(f"an HT teacher needs d to be a power of two, got d = {d}; use d in (4, 8, 16)")
+    if outputs < 1:
+        raise ValueError(f"outputs = {outputs}: a teacher needs at least one output")
     rng = np.random.default_rng(seed)
-    integer = _integer_parameters(family, n, r, d, rng)
-    network = _load(_network(family, n, r, d), integer)
-    table, bound, ranks, numerical, scale = None, None, {}, None, float("nan")
+    integer = _integer_parameters(family, n, r, d, rng, outputs)
+    network = _load(_network(family, n, r, d, outputs), integer)
+    table, bound, ranks, numerical = None, None, {}, None
     if n ** d <= table_limit:
         exact = exact_integer_table(family, integer, d)
         bound, ranks = certified_cp_lower_bound(exact)
         with torch.no_grad():
             raw = network.coefficient_tensor()[0].numpy().astype(np.float64)
         scale = float(np.sqrt(np.mean(raw ** 2)))
-        if not scale > 0:
-            raise ValueError(f"teacher {family} seed {seed} is identically zero; draw another seed")
+    else:
+        inputs = np.random.default_rng([*np.atleast_1d(seed).tolist(), 99]).integers(0, n, size=(scale_samples, d))
+        features = torch.nn.functional.one_hot(torch.as_tensor(inputs), n).to(torch.float64)
+        with torch.no_grad():
+            scale = float(network.score(features)[:, 0].square().mean().sqrt())
+    if not scale > 0:
+        raise ValueError(f"teacher {family} seed {seed} is identically zero; draw another seed")
+    if n ** d <= table_limit:
         table = raw / scale
         numerical = numerical_unfolding_rank(table)
     return Teacher(family, n, r, d, list(np.atleast_1d(seed).tolist()), network, table, scale, integer, bound,
