@@ -13,10 +13,11 @@ import torch
 from tt_rnn.networks import CPNetwork, TTNetwork
 from tt_rnn.rank import w_tensor
 from tt_rnn.sweep import plan_configs, run_local
-from tt_rnn.teacher_student import (TeacherStudentConfig, best_cp_approximation, cp_ranks_for, fit_student,
-                                    load_results, make_student, one_hot_features, run_experiment, skip_reason,
-                                    table_inputs, table_sse)
-from tt_rnn.teacher_student_analysis import epsilon_rank, fraction_reaching, rank_needed, teacher_student_tables
+from tt_rnn.teacher_student import (TeacherStudentConfig, best_cp_approximation, cp_ranks_for, fit_classifier,
+                                    fit_student, load_results, make_student, one_hot_features, run_experiment,
+                                    sampled_inputs, skip_reason, table_inputs, table_sse, train_with_lr_selection)
+from tt_rnn.teacher_student_analysis import (epsilon_rank, error_by_rank_markdown, fraction_reaching, rank_needed,
+                                             teacher_student_tables)
 from tt_rnn.teachers import certified_cp_lower_bound, make_teacher
 
 torch.set_num_threads(1)
@@ -186,3 +187,109 @@ def test_the_sweep_runs_a_teacher_student_experiment_then_skips_it(tmp_path, mon
     lines.clear()
     report = run_local(again, log_dir=tmp_path / "logs", out=lines.append)
     assert report["skipped"] == ["tiny/sweep"] and lines[-1] == "sweep: 0 done, 1 skipped, 0 failed"
+
+
+# ----------------------------------------------------------------------------- beyond the table, classification
+
+def test_sampled_inputs_are_distinct_disjoint_and_nested():
+    test, train = sampled_inputs(2, 12, 300, 1000, [0, 1])
+    codes = lambda x: {tuple(row) for row in x}  # noqa: E731
+    assert test.shape == (300, 12) and train.shape == (1000, 12)
+    assert len(codes(test)) == 300 and len(codes(train)) == 1000 and not codes(test) & codes(train)
+    assert set(np.unique(train)) <= {0, 1}
+    again_test, smaller = sampled_inputs(2, 12, 300, 1000, [0, 1])
+    assert np.array_equal(again_test, test) and np.array_equal(smaller[:400], train[:400])
+    big_test, big_train = sampled_inputs(3, 40, 50, 200, 3)  # 3^40 > 2^62: rows drawn, repeats dropped
+    assert len(codes(big_test) | codes(big_train)) == 250
+    with pytest.raises(ValueError, match="1300 distinct inputs asked for, but n\\^d = 1024"):
+        sampled_inputs(2, 10, 300, 1000, 0)
+
+
+def test_a_classifier_teacher_extends_the_regression_teacher_of_its_seed():
+    for family, r, d in (("tt-shared", 3, 6), ("tt", 3, 6), ("ht", 3, 4), ("cp", 4, 6)):
+        one, ten = make_teacher(family, 2, r, d, [4, 2]), make_teacher(family, 2, r, d, [4, 2], outputs=10)
+        assert np.array_equal(one.table, ten.table) and one.cp_lower_bound == ten.cp_lower_bound
+        features = one_hot_features(table_inputs(2, d), 2)
+        with torch.no_grad():
+            s1, s10 = one.network.score(features), ten.network.score(features)
+        assert s10.shape == (2 ** d, 10) and torch.allclose(s1[:, 0], s10[:, 0], rtol=1e-12, atol=1e-12)
+        assert len(set(s10.argmax(1).tolist())) > 1  # the labels are not constant
+        assert ten.summary()["outputs"] == 10 and one.summary()["outputs"] == 1
+    with pytest.raises(ValueError, match="outputs = 0"):
+        make_teacher("tt", 2, 3, 6, 0, outputs=0)
+
+
+def test_without_a_table_the_scale_is_estimated_on_random_inputs():
+    teacher = make_teacher("tt-shared", 2, 3, 18, [0, 9])
+    assert teacher.table is None and teacher.cp_lower_bound is None
+    assert teacher.summary()["scale_from"] == "random inputs (estimate)"
+    x, _ = sampled_inputs(2, 18, 4000, 1, 5)
+    with torch.no_grad():
+        rms = float((teacher.network.score(one_hot_features(x, 2))[:, 0] / teacher.scale).square().mean().sqrt())
+    assert 0.8 < rms < 1.25  # the normalised teacher has about unit RMS on fresh inputs
+
+
+def test_a_classifier_student_at_the_teachers_cores_classifies_everything_and_training_learns():
+    teacher = make_teacher("tt-shared", 2, 3, 12, [1, 1], outputs=10)
+    test, train = sampled_inputs(2, 12, 500, 1500, 2)
+    f_train, f_test = one_hot_features(train, 2), one_hot_features(test, 2)
+    with torch.no_grad():
+        y_train, y_test = teacher.network.score(f_train).argmax(1), teacher.network.score(f_test).argmax(1)
+    exact = make_student("tt-shared", 12, 2, 3, outputs=10)
+    exact.load_state_dict(teacher.network.state_dict())
+    fit = fit_classifier(exact, f_train, y_train, lr=1e-3, steps=0)
+    assert fit["train_error"] == 0.0
+    out = train_with_lr_selection("tt-shared", 6, 12, 2, (f_train, y_train), init="random", seeds=[0], lrs=(3e-2,),
+                                  select_steps=20, steps=300, val_fraction=0.1, split_seed=0,
+                                  evaluate={"test": (f_test, y_test)}, outputs=10)
+    run = out["runs"][0]
+    majority = float(torch.bincount(y_test, minlength=10).max()) / len(y_test)
+    assert run["test_error"] < 1 - majority  # better than a constant classifier
+    assert out["n_parameters"] == sum(p.numel() for p in make_student("tt-shared", 12, 2, 6, outputs=10).parameters())
+
+
+def test_a_tiny_sampled_classification_experiment_records_test_errors_and_majority_share(tmp_path):
+    config = _tiny(tmp_path, "classify", inputs="sampled", task="classification", classes=4, ds=(10,), teachers=1,
+                   n_train=(200, 400), n_test=100, students=(("cp", (2,)), ("tt-shared", (2,))), inits=("random",),
+                   restarts=1, als_iter=0)
+    done = run_experiment(config)
+    students = [r for r in done["records"] if r["job"] == "student"]
+    assert done["status"] == "completed" and len(students) == 4
+    assert {r["N"] for r in students} == {200, 400}
+    for rec in students:
+        assert 0 < rec["majority_share"] <= 1 and 0 <= rec["runs"][0]["test_error"] <= 1
+    assert done["config"]["task"] == "classification"
+    tables = teacher_student_tables(tmp_path / "out")
+    assert "tiny/classify" in tables and "Test accuracy (labels: argmax" in tables
+    row = next(line for line in tables.splitlines() if line.startswith("| 10 | ") and "| TT-shared | 2 |" in line)
+    at_largest = next(r for r in students if r["kind"] == "tt-shared" and r["N"] == 400)  # the largest N is shown
+    assert f"| {1 - at_largest['runs'][0]['test_error']:.1%} | 1 |" in row
+    regression = _tiny(tmp_path, "sampled", inputs="sampled", ds=(10,), teachers=2, n_train=(300,), n_test=100,
+                       students=(("cp", (2, 4)),), inits=("random",), restarts=1, als_iter=0)
+    out = run_experiment(regression)
+    errors = sorted(min(r["runs"][0]["test_error"] for r in out["records"] if r["job"] == "student"
+                        and r["teacher"] == t and r["rank"] == 4) for t in (0, 1))
+    text = error_by_rank_markdown(out)
+    assert f"| 10 | " in text and f"{np.mean(errors):.2e} ± {np.std(errors, ddof=1):.2e}" in text
+
+
+def test_classification_and_sampled_configs_name_the_offending_value():
+    with pytest.raises(ValueError, match="classification needs held-out inputs"):
+        TeacherStudentConfig("x", task="classification")
+    with pytest.raises(ValueError, match="task = 'ranking'"):
+        TeacherStudentConfig("x", task="ranking")
+    with pytest.raises(ValueError, match="d = 8 has only 256 distinct inputs"):
+        TeacherStudentConfig("x", inputs="sampled", ds=(8,), n_train=(500,), n_test=100)
+
+
+def test_a_results_file_written_before_the_task_field_is_still_the_same_experiment(tmp_path):
+    config = _tiny(tmp_path, "old", teachers=1, students=(("cp", (1,)),), als_iter=0)
+    run_experiment(config)
+    path = tmp_path / "out" / "old.json"
+    stored = json.loads(path.read_text())
+    for key in ("task", "classes"):
+        del stored["config"][key]
+    path.write_text(json.dumps(stored))
+    assert skip_reason(config) == "completed"
+    with pytest.raises(Exception, match="task differ"):
+        skip_reason(config.replace(task="classification", inputs="sampled", ds=(12,), n_train=(10,), n_test=10))

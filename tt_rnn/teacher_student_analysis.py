@@ -36,7 +36,7 @@ from .runfiles import ResultsFileError, shown_path
 __all__ = ["EPSILONS", "MODEL_LABELS", "load_folder", "epsilon_rank", "mean_std", "teacher_summaries",
            "student_curves", "als_curves", "best_by_rank", "n_parameters", "rank_needed", "fraction_reaching", "params_needed",
            "sample_curves", "rank_needed_markdown", "teacher_rank_markdown", "fraction_markdown",
-           "families_markdown", "samples_markdown", "teacher_student_tables"]
+           "families_markdown", "samples_markdown", "error_by_rank_markdown", "teacher_student_tables"]
 
 EPSILONS = (1e-1, 1e-2)
 MODEL_LABELS = {"cp": "CP", "tt": "TT", "tt-shared": "TT-shared", "ht": "HT", "als": "CP (ALS)"}
@@ -84,18 +84,24 @@ def teacher_summaries(results: dict) -> dict:
 
 
 def _error_key(results: dict) -> str:
-    return "test_error" if results["config"]["inputs"] == "continuous" else "table_error"
+    return "table_error" if results["config"]["inputs"] == "table" else "test_error"
+
+
+def _is_classification(results: dict) -> bool:
+    return results["config"].get("task", "regression") == "classification"
 
 
 def student_curves(results: dict, kind: str, *, inits=None) -> dict:
-    """``{(d, teacher): {rank: [errors of every restart]}}`` of student ``kind`` (continuous
-    inputs: keyed by ``(d, teacher, N)``). ``inits`` restricts the initialisations."""
+    """``{(d, teacher): {rank: [errors of every restart]}}`` of student ``kind`` (held-out inputs
+    with several training-set sizes: keyed by ``(d, teacher, N)``). ``inits`` restricts the
+    initialisations."""
     key = _error_key(results)
+    several_sizes = len(results["config"].get("n_train") or ()) > 1
     out = defaultdict(lambda: defaultdict(list))
     for rec in results["records"]:
         if rec["job"] != "student" or rec["kind"] != kind or (inits and rec["init"] not in inits):
             continue
-        cell = (rec["d"], rec["teacher"]) if rec.get("N") is None else (rec["d"], rec["teacher"], rec["N"])
+        cell = (rec["d"], rec["teacher"], rec["N"]) if several_sizes else (rec["d"], rec["teacher"])
         out[cell][rec["rank"]] += [run[key] for run in rec["runs"]]
     return {c: dict(v) for c, v in out.items()}
 
@@ -296,6 +302,42 @@ def samples_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def error_by_rank_markdown(results: dict) -> str:
+    """Markdown: held-out error of every student format and rank (best restart per teacher, mean ±
+    std over teachers; the largest training set), with parameter counts; for the classification task the test ACCURACY and
+    the share of the most frequent label (a constant classifier's accuracy)."""
+    classify = _is_classification(results)
+    counts = {kind: n_parameters(results, kind) for kind in MODEL_LABELS if kind != "als"}
+    teachers = teacher_summaries(results)
+    head = ["d", "certified CP lower bound", "student", "rank", "parameters",
+            "test accuracy" if classify else "held-out relative error", "teachers"]
+    if classify:
+        head.append("most frequent label")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in results["config"]["ds"]:
+        certs = [t["cp_lower_bound_certified"] for (dd, _), t in sorted(teachers.items()) if dd == d]
+        cert = "–" if not certs or None in certs else (
+            str(certs[0]) if len(set(certs)) == 1 else f"{min(certs)}–{max(certs)}")
+        for kind in ("cp", "tt", "tt-shared", "ht"):
+            curves = {c: v for c, v in student_curves(results, kind).items()  # the largest N only
+                      if c[0] == d and (len(c) == 2 or c[2] == max(results["config"]["n_train"]))}
+            for rank in sorted({r for v in curves.values() for r in v}):
+                best = [min(v[rank]) for v in curves.values() if rank in v]
+                values = [1 - e for e in best] if classify else best
+                mean, std, count = mean_std([v for v in values if math.isfinite(v)])
+                fmt = "{:.1%}" if classify else "{:.2e}"
+                text = "–" if count == 0 else fmt.format(mean) + (
+                    f" ± {fmt.format(std)}" if math.isfinite(std) else "")
+                cells = [str(d), cert, MODEL_LABELS[kind], str(rank), str(counts[kind].get((d, rank), "–")), text,
+                         str(len(best))]
+                if classify:
+                    shares = [rec["majority_share"] for rec in results["records"] if rec["job"] == "student"
+                              and rec["d"] == d and rec["kind"] == kind and rec["rank"] == rank]
+                    cells.append(f"{np.mean(shares):.1%}")
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _status_line(results: dict) -> str:
     cfg = results["config"]
     return (f"`{results['name']}`: status **{results['status']}**, {len(results['records'])} units, "
@@ -329,6 +371,13 @@ def teacher_student_tables(folder) -> str:
                      + "\n".join(f"- {_status_line(families[f])}" for f in order) + "\n\n"
                      + "Parameters of the smallest student reaching ε = 0.01 (median over teachers; teachers "
                      "reaching it / teachers):\n\n" + families_markdown({f: families[f] for f in order}))
+    for name, results in found.items():
+        if results["config"]["inputs"] == "sampled":
+            what = ("Test accuracy (labels: argmax of the teacher's class scores)" if _is_classification(results)
+                    else "Held-out relative error")
+            parts.append(f"#### {name}\n\n{_status_line(results)}; {results['config']['n_train'][0]} sampled "
+                         f"training inputs, {results['config']['n_test']} held-out ones\n\n{what} of the best restart "
+                         f"per teacher (mean ± std over teachers):\n\n" + error_by_rank_markdown(results))
     for name, results in found.items():
         if results["config"]["inputs"] == "continuous":
             parts.append(f"#### {name}\n\n{_status_line(results)}\n\nHeld-out relative error (best restart, "

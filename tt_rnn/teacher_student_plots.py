@@ -29,7 +29,8 @@ import numpy as np
 from .teacher_student_analysis import (MODEL_LABELS, als_curves, best_by_rank, load_folder, n_parameters,
                                        rank_needed, sample_curves, student_curves, teacher_summaries)
 
-__all__ = ["COLORS", "plot_rank_needed", "plot_error_vs_rank", "plot_error_vs_parameters", "plot_samples", "main"]
+__all__ = ["COLORS", "plot_rank_needed", "plot_error_vs_rank", "plot_error_vs_parameters", "plot_samples",
+           "plot_held_out_vs_parameters", "main"]
 
 COLORS = {"cp": "tab:red", "als": "tab:orange", "tt-shared": "tab:blue", "tt": "tab:green", "ht": "tab:purple"}
 
@@ -163,6 +164,44 @@ def plot_samples(results: dict, ax=None):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_held_out_vs_parameters(results: dict, axes=None, kinds=("cp", "tt", "tt-shared", "ht")):
+    """Sampled inputs (one panel per ``d``): held-out relative error, or test accuracy for the
+    classification task, against the students' parameter counts; best restart per teacher, line =
+    mean over teachers, band = min to max. The dotted line is the teacher's parameter count."""
+    classify = results["config"].get("task", "regression") == "classification"
+    ds = list(results["config"]["ds"])
+    if axes is None:
+        _, axes = plt.subplots(1, len(ds), figsize=(4 * len(ds), 3.4), sharey=True)
+    largest = max(results["config"]["n_train"])
+    for ax, d in zip(np.atleast_1d(axes), ds):
+        for kind in kinds:
+            counts = n_parameters(results, kind)
+            cells = [v for c, v in student_curves(results, kind).items()
+                     if c[0] == d and (len(c) == 2 or c[2] == largest)]
+            ranks = sorted({r for v in cells for r in v})
+            if not ranks:
+                continue
+            per_rank = [[min(v[r]) for v in cells if r in v] for r in ranks]
+            if classify:
+                per_rank = [[1 - e for e in values] for values in per_rank]
+            x = [counts[(d, r)] for r in ranks]
+            ax.plot(x, [np.mean(v) for v in per_rank], "o-", color=COLORS[kind], label=MODEL_LABELS[kind])
+            ax.fill_between(x, [min(v) for v in per_rank], [max(v) for v in per_rank], color=COLORS[kind], alpha=0.15)
+        teacher = next((t for (dd, _), t in teacher_summaries(results).items() if dd == d), None)
+        if teacher is not None:
+            ax.axvline(teacher["n_parameters"], color="k", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        if not classify:
+            ax.set_yscale("log")
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("student parameters")
+        ax.grid(alpha=0.3)
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel("test accuracy" if classify else "held-out relative error")
+    first.legend(fontsize=8)
+    return axes
 
 
 def readme_figure(results: dict, path) -> Path:
