@@ -22,7 +22,8 @@ __all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNI
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
            "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
            "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds", "budget_folder",
-           "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
+           "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP", "SEARCH_BASES", "SEARCH_RANK",
+           "BASELINES", "SEARCH_FORMATS", "TRIAL_PARAMS", "search_base", "trial_changes"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 # Execution settings shared by every named run (not part of the experiment; see tt_rnn.config.RUN_ONLY_FIELDS).
@@ -172,6 +173,71 @@ RECTIFIER_ANALYSIS_RANKS = (4, 16)
 # CIFAR-10 TT-shared 35.76 %, TT 37.58, HT 44.98, CP 43.50 (every optimum is inside its grid).
 RECTIFIER_LR = {"mnist": {"tt-shared": 2e-3, "tt": 2e-3, "ht": 8e-3, "cp": 3.2e-2},
                 "cifar10": {"tt-shared": 1e-3, "tt": 1e-3, "ht": 1e-2, "cp": 1e-2}}
+
+
+# --- Per-format searches on validation (tt_rnn.search) and the configurations they selected.
+# A search trains the base of its data set (the best models' settings under the protocol) at
+# SEARCH_RANK and varies what :func:`trial_changes` maps a trial's parameters onto. The two
+# baselines (MNIST only) are searched the same way, over the fields that apply to them:
+# "pool-linear" is the tensor networks' per-patch feature map averaged over the patches, then a
+# linear classifier; "cnn" is a standard CNN on the whole image (tt_rnn.features.CNNFeatures with
+# the patch = the image, d = 1) and the same linear classifier. Neither takes the identity
+# initialisation (it is defined for the multilinear networks only) nor the constant feature (a
+# bias the linear classifier has already), so their searches leave out init and init_noise; the
+# CNN's feature map is fixed (channels 16, 32 and 64: 74,650 parameters with m = 32, 77,050 with
+# m = 64, about the smallest equal-parameter budget below), so its search leaves out the choice of
+# feature map.
+SEARCH_BASES = {"mnist": MNIST_VAL_BEST, "cifar10": CIFAR10_VAL_BEST}
+SEARCH_RANK = 32
+BASELINES = {"pool-linear": dict(model="pool-linear", init="random", constant_feature=False),
+             "cnn": dict(model="pool-linear", features="cnn", patch_size=28, hidden=16, init="random",
+                         constant_feature=False)}
+SEARCH_FORMATS = {"mnist": MODELS + tuple(BASELINES), "cifar10": MODELS}
+# the fields a trial may set (tt_rnn.search.suggest draws them; the baselines draw a subset)
+TRIAL_PARAMS = ("init", "lr", "weight_decay", "dropout", "m", "init_noise", "features", "augment")
+
+
+def search_base(dataset: str, fmt: str) -> TrainConfig:
+    """The configuration the search ``<dataset>/<fmt>`` varies: the data set's base at
+    :data:`SEARCH_RANK` for the format ``fmt`` (one of :data:`SEARCH_FORMATS`)."""
+    if fmt not in SEARCH_FORMATS.get(dataset, ()):
+        raise ValueError(f"no search {dataset}/{fmt}; searches: "
+                         f"{', '.join(f'{d}/{f}' for d, fs in SEARCH_FORMATS.items() for f in fs)}")
+    base = SEARCH_BASES[dataset].replace(rank=SEARCH_RANK, **_RUN)
+    return base.replace(**BASELINES[fmt]) if fmt in BASELINES else base.replace(model=fmt)
+
+
+def trial_changes(params: dict, dataset: str) -> dict:
+    """The :class:`TrainConfig` changes of a search trial's parameters (Optuna's ``trial.params``).
+
+    The one mapping from a search's parameters to a run: :func:`tt_rnn.search.suggest` draws the
+    parameters and applies it, and :data:`SELECTED` is its value at each search's best trial.
+    ``init`` sets the constant feature with it (the identity reads it); ``features`` sets the
+    feature map's hidden width (MNIST: 256 for mlp, 32 for linear; CIFAR-10: 16 for conv, 32 for
+    linear); CIFAR-10 fixes the crop padding at 4. A parameter a trial did not draw (the
+    baselines' ``init``, the CNN's ``features``) leaves its field at the search's base."""
+    unknown = sorted(set(params) - set(TRIAL_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown search parameters {unknown}; a trial draws {', '.join(TRIAL_PARAMS)}")
+    if dataset not in SEARCH_BASES:
+        raise ValueError(f"dataset = {dataset!r}: searches exist for {', '.join(SEARCH_BASES)}")
+    missing = [k for k in ("lr", "weight_decay", "dropout", "m", "augment") if k not in params]
+    if params.get("init") == "identity" and "init_noise" not in params:
+        missing.append("init_noise")
+    if missing:
+        raise ValueError(f"search parameters {params} lack {', '.join(missing)}")
+    changes = {k: params[k] for k in ("lr", "weight_decay", "dropout", "m", "augment")}
+    if "init" in params:
+        changes.update(init=params["init"], constant_feature=params["init"] == "identity")
+        if params["init"] == "identity":  # the perturbation of the identity (tt_rnn.initializers)
+            changes["init_noise"] = params["init_noise"]
+    if "features" in params:
+        wide = {"mnist": "mlp", "cifar10": "conv"}[dataset]
+        changes.update(features=params["features"],
+                       hidden={"mnist": 256, "cifar10": 16}[dataset] if params["features"] == wide else 32)
+    if dataset == "cifar10":
+        changes["shift"] = 4
+    return changes
 
 
 def _format(base: TrainConfig, model: str, **changes) -> TrainConfig:

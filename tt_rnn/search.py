@@ -7,7 +7,12 @@ search: trial runs have ``evaluate_test = False``.
 
 * A search (:class:`SearchSpec`, named in :data:`SEARCHES`) fixes the format, the rank, the
   per-trial budget (epochs, training images) and the number of trials; every format of a data
-  set gets the same space and the same budget.
+  set gets the same space and the same budget. On MNIST the two baselines of
+  :data:`tt_rnn.experiments.BASELINES` (``mnist/pool-linear``, ``mnist/cnn``) are searched the
+  same way over the fields that apply to them.
+* :func:`suggest` draws a trial's parameters; :func:`tt_rnn.experiments.trial_changes` maps them
+  onto the run, the same mapping that turns each search's best trial into its selected
+  configuration (:data:`tt_rnn.experiments.SELECTED`, the final runs).
 * Optuna's TPE sampler (seeded) proposes configurations; a median pruner stops a trial whose
   validation accuracy after an epoch is below the median of earlier trials at that epoch.
 * The study lives in a journal file, ``results/search/<name>.journal``, that several workers can
@@ -47,7 +52,7 @@ from optuna.trial import TrialState
 
 from .cli import OneLineParser
 from .config import TrainConfig
-from .experiments import CIFAR10_VAL_BEST, MNIST_VAL_BEST, MODELS
+from .experiments import BASELINES, SEARCH_FORMATS, search_base, trial_changes
 from .runfiles import cpu_name, process_is_gone, provenance, this_process, write_json
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
@@ -82,37 +87,42 @@ class SearchSpec:
         return Path(SEARCH_ROOT) / f"{self.name}.json"
 
 
-# The same space and budget for every format of a data set; the rank is the best models' (32).
+# The same space and budget for every format of a data set, the baselines included (over the
+# fields that apply to them; tt_rnn.experiments.BASELINES); the rank is the best models' (32).
+_BUDGET = {"mnist": dict(epochs=8, train_subset=20000, n_trials=30),
+           "cifar10": dict(epochs=10, train_subset=20000, n_trials=30)}
 SEARCHES: dict[str, SearchSpec] = {
-    **{f"mnist/{model}": SearchSpec(f"mnist/{model}", MNIST_VAL_BEST.replace(model=model, rank=32, num_threads=1,
-                                                                             progress=False),
-                                    epochs=8, train_subset=20000, n_trials=30) for model in MODELS},
-    **{f"cifar10/{model}": SearchSpec(f"cifar10/{model}", CIFAR10_VAL_BEST.replace(model=model, rank=32,
-                                                                                   num_threads=1, progress=False),
-                                      epochs=10, train_subset=20000, n_trials=30) for model in MODELS},
-}
+    f"{dataset}/{fmt}": SearchSpec(f"{dataset}/{fmt}", search_base(dataset, fmt), **_BUDGET[dataset])
+    for dataset, formats in SEARCH_FORMATS.items() for fmt in formats}
 
 
-def suggest(trial: optuna.Trial, dataset: str) -> dict:
-    """The :class:`TrainConfig` changes a trial tries: the search space, the same for every format."""
-    init = trial.suggest_categorical("init", ["identity", "random"])
-    changes = {"lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-               "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-4, 5e-4, 2e-3]),
-               "dropout": trial.suggest_categorical("dropout", [0.0, 0.1, 0.2]),
-               "init": init, "constant_feature": init == "identity",
-               "m": trial.suggest_categorical("m", [32, 64])}
-    if init == "identity":  # the perturbation of the identity (tt_rnn.initializers)
-        changes["init_noise"] = trial.suggest_categorical("init_noise", [0.5, 1.0, 2.0, 4.0])
+def suggest(trial: optuna.Trial, dataset: str, base: TrainConfig | None = None) -> dict:
+    """The :class:`TrainConfig` changes a trial tries: the search space, the same for every format.
+
+    Draws the parameters (in a fixed order: the sampler's random stream depends on it) and maps
+    them with :func:`tt_rnn.experiments.trial_changes`. ``base``: the search's configuration; the
+    pool-linear baseline draws no initialisation (random only), and a base with the ``cnn``
+    feature map draws no feature map."""
+    tensor_network = base is None or base.model != BASELINES["pool-linear"]["model"]
+    fixed_features = base is not None and base.features == BASELINES["cnn"]["features"]
+    params = {}
+    if tensor_network:
+        params["init"] = trial.suggest_categorical("init", ["identity", "random"])
+    params["lr"] = trial.suggest_float("lr", 3e-4, 1e-2, log=True)
+    params["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 1e-4, 5e-4, 2e-3])
+    params["dropout"] = trial.suggest_categorical("dropout", [0.0, 0.1, 0.2])
+    params["m"] = trial.suggest_categorical("m", [32, 64])
+    if params.get("init") == "identity":  # the perturbation of the identity (tt_rnn.initializers)
+        params["init_noise"] = trial.suggest_categorical("init_noise", [0.5, 1.0, 2.0, 4.0])
     if dataset == "mnist":
-        changes["features"] = trial.suggest_categorical("features", ["linear", "mlp"])
-        changes["hidden"] = 256 if changes["features"] == "mlp" else 32
-        changes["augment"] = trial.suggest_categorical("augment", ["none", "shift"])
+        if not fixed_features:
+            params["features"] = trial.suggest_categorical("features", ["linear", "mlp"])
+        params["augment"] = trial.suggest_categorical("augment", ["none", "shift"])
     else:
-        changes["features"] = trial.suggest_categorical("features", ["linear", "conv"])
-        changes["hidden"] = 16 if changes["features"] == "conv" else 32
-        changes["augment"] = trial.suggest_categorical("augment", ["none", "crop-flip"])
-        changes["shift"] = 4
-    return changes
+        if not fixed_features:
+            params["features"] = trial.suggest_categorical("features", ["linear", "conv"])
+        params["augment"] = trial.suggest_categorical("augment", ["none", "crop-flip"])
+    return trial_changes(params, dataset)
 
 
 def study(spec: SearchSpec, worker: int = 0) -> optuna.Study:
@@ -153,7 +163,7 @@ def _objective(spec: SearchSpec):
     dataset = spec.base.dataset
 
     def objective(trial: optuna.Trial) -> float:
-        changes = suggest(trial, dataset)
+        changes = suggest(trial, dataset, spec.base)
         # a trial's own folder (a retried trial resumes the folder of the trial it repeats)
         key = trial.user_attrs.get("resume_key") or f"trial{trial.number:04d}"
         trial.set_user_attr("key", key)
