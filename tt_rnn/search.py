@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -52,12 +53,13 @@ from optuna.trial import TrialState
 
 from .cli import OneLineParser
 from .config import TrainConfig
-from .experiments import BASELINES, SEARCH_FORMATS, search_base, trial_changes
+from .experiments import BASELINES, SEARCH_FORMATS, SELECTED, search_base, trial_changes
 from .runfiles import cpu_name, process_is_gone, provenance, this_process, write_json
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
 
-__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "main"]
+__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "selected_entry",
+           "selection_problems", "main"]
 
 SEARCH_ROOT = "results/search"
 TRIAL_ROOT = "runs/search"
@@ -220,6 +222,49 @@ def run_trials(spec: SearchSpec, max_trials: int | None = None, worker: int = 0)
     return record
 
 
+def selected_entry(record: dict) -> dict:
+    """The :data:`tt_rnn.experiments.SELECTED` entry of a search summary: the run changes of its
+    best trial (:func:`tt_rnn.experiments.trial_changes`). Raises ``ValueError`` naming the search
+    when it is not completed or has no completed trial (nothing may be selected from it yet)."""
+    name = record["search"]["name"]
+    if record.get("status") != "completed" or not record.get("best"):
+        raise ValueError(f"search {name} is {record.get('status')!r} ({record.get('n_finished')} of "
+                         f"{record['search']['n_trials']} trials finished): nothing is selected from it until it "
+                         f"is completed (python -m tt_rnn.search {name})")
+    return trial_changes(record["best"]["params"], record["search"]["base"]["dataset"])
+
+
+def selection_problems(selected: dict | None = None, root=SEARCH_ROOT) -> list[str]:
+    """What ties :data:`tt_rnn.experiments.SELECTED` (or ``selected``) to the search summaries in
+    ``root`` (``<root>/<dataset>/<format>.json``) and does not hold, one sentence each: an entry
+    that is not its completed search's best trial, an entry whose search is incomplete or has no
+    summary, a completed search without an entry. An empty list when every tie holds."""
+    selected = SELECTED if selected is None else selected
+    records = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(Path(root).glob("*/*.json"))}
+    problems = []
+    for name, entry in selected.items():
+        record = records.get(name)
+        if record is None:
+            problems.append(f"SELECTED[{name!r}] has no search summary {Path(root).as_posix()}/{name}.json: "
+                            "select only from a completed search")
+            continue
+        try:
+            best = selected_entry(record)
+        except ValueError as exc:
+            problems.append(f"SELECTED[{name!r}]: {exc}; remove the entry")
+            continue
+        if entry != best:
+            diff = {k: (entry.get(k), best.get(k)) for k in sorted(set(entry) | set(best)) if entry.get(k) != best.get(k)}
+            problems.append(f"SELECTED[{name!r}] is not the best trial (number {record['best']['number']}) of "
+                            f"{Path(root).as_posix()}/{name}.json: {', '.join(f'{k} = {a!r} (the best trial: {b!r})' for k, (a, b) in diff.items())}; "
+                            f"write the entry python -m tt_rnn.search {name} --selected prints")
+    for name, record in records.items():
+        if record.get("status") == "completed" and name not in selected:
+            problems.append(f"search {name} is completed and SELECTED has no entry for it; add the one "
+                            f"python -m tt_rnn.search {name} --selected prints")
+    return problems
+
+
 class SearchJob:
     """What a sweep worker runs: trials of one search (see :func:`run_trials`)."""
 
@@ -256,6 +301,8 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print each search's progress and run nothing")
     p.add_argument("--summarise", action="store_true", help="rewrite each search's summary from its journal "
                    "and run nothing")
+    p.add_argument("--selected", action="store_true", help="print the SELECTED entry (tt_rnn.experiments) of each "
+                   "completed search, from its summary, and run nothing")
     for key in SLURM_KEYS:
         p.add_argument("--" + key.replace("_", "-"), type=SLURM_KEYS[key], help=f"SLURM {key} (with --executor slurm)")
     args = p.parse_args(argv)
@@ -265,6 +312,21 @@ def main(argv=None) -> int:
             for spec in specs:
                 write_json(summary(spec), spec.summary_path)
                 print(f"{spec.name}: summary written to {spec.summary_path}")
+            return 0
+        if args.selected:
+            for spec in specs:  # a search not completed gets a comment line: nothing to select yet
+                if not spec.summary_path.is_file():
+                    print(f"# {spec.name}: no summary {spec.summary_path.as_posix()} yet; no entry")
+                    continue
+                record = json.loads(spec.summary_path.read_text())
+                if record.get("status") != "completed" or not record.get("best"):
+                    print(f"# {spec.name}: {record.get('status')}, {record.get('n_finished')} of {spec.n_trials} "
+                          "trials finished; no entry")
+                    continue
+                entry = selected_entry(record)
+                print(f"# best of {spec.n_trials} trials (trial {record['best']['number']}): val. acc. "
+                      f"{100 * record['best']['value']:.2f} %\n\"{spec.name}\": dict("
+                      + ", ".join(f"{k}={v!r}" for k, v in entry.items()) + "),")
             return 0
         if args.dry_run:
             for spec in specs:
