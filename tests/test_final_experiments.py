@@ -19,7 +19,7 @@ from tt_rnn.final_report import collect, compare, equal_params_tables, final_tab
 from tt_rnn.runfiles import ResultsFileError
 from tt_rnn.stats import holm, mcnemar, paired_bootstrap
 from tt_rnn.tables import update_file
-from tt_rnn.train import parameter_count, rank_for_parameters
+from tt_rnn.train import parameter_count, rank_for_parameters, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_ROOT = ROOT / "results" / "search"
@@ -295,3 +295,22 @@ def test_the_docs_have_the_generated_blocks():
         for group in ("final", "equal_params"):
             key = f"{dataset}/{group}"
             assert f"<!-- results:{key} -->" in text and f"<!-- /results:{key} -->" in text, (page, key)
+
+
+def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_dir):
+    """Two tiny final runs trained on the synthetic data (seconds), then reported."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for fmt in ("tt", "ht"):
+        name = E.final_names("mnist")[fmt][0]
+        config = E.get(name).replace(m=8, rank=2, features="linear", hidden=32, augment="none", epochs=3, patience=1,
+                                     train_subset=300, val_size=100, batch_size=64, warmup_epochs=0.0,
+                                     data_dir=str(fake_data_dir), download=False, device="cpu",
+                                     results_path=str(tmp_path / f"{name}.json"), checkpoint_dir=str(tmp_path / "ckpt" / fmt))
+        monkeypatch.setitem(E.EXPERIMENTS, name, config)
+        train(config)
+    text = final_tables(tmp_path / "mnist" / "final", n_resamples=200)
+    rows = _rows(text)
+    for label in ("TT (distinct cores)", "HT (deep)"):
+        assert rows[label][0] == "1 of 3" and rows[label][5].endswith("[1]"), rows[label]
+    line = next(line for line in text.splitlines() if line.startswith("- ") and "HT (deep)" in line)
+    assert "(200 images × 1 seed)" in line and "Holm over 1 pairs: seed 0" in line
