@@ -80,7 +80,7 @@ def test_the_selected_configuration_is_the_searched_one_with_the_best_trials_cha
 
 def test_the_final_runs_choose_on_validation_and_keep_their_test_predictions():
     finals = E.group("mnist/final/")
-    assert len(finals) == 3 * len(E.SELECTED)
+    assert len(finals) == len(E.FINAL_SEEDS) * sum(name.startswith("mnist/") for name in E.SELECTED)
     for name, config in finals.items():
         assert (config.val_size, config.split_seed) == (5000, 0), name  # the searches' split
         assert (config.epochs, config.patience) == (60, 10) and config.save_predictions, name
@@ -305,7 +305,8 @@ def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_
         config = E.get(name).replace(m=8, rank=2, features="linear", hidden=32, augment="none", epochs=3, patience=1,
                                      train_subset=300, val_size=100, batch_size=64, warmup_epochs=0.0,
                                      data_dir=str(fake_data_dir), download=False, device="cpu",
-                                     results_path=str(tmp_path / f"{name}.json"), checkpoint_dir=str(tmp_path / "ckpt" / fmt))
+                                     results_path=str(tmp_path / f"{name}.json"),
+                                     checkpoint_dir=str(tmp_path / "ckpt" / fmt))
         monkeypatch.setitem(E.EXPERIMENTS, name, config)
         train(config)
     text = final_tables(tmp_path / "mnist" / "final", n_resamples=200)

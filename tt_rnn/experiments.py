@@ -331,7 +331,6 @@ EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}_s{seed}"].replace(
                    for study in BUDGET_SEEDS for (probe, epochs, seed), name in budget_seeds(study).items())
 
 
-
 # --- The final comparison: every format at the configuration its own search selected on validation.
 # SELECTED holds, per search (tt_rnn.search.SEARCHES), the changes trial_changes makes of the
 # parameters of its best trial (highest validation accuracy) in results/search/<name>.json,
@@ -428,6 +427,7 @@ EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed))
 EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
                    for dataset in EQUAL_PARAMS for budget, formats in equal_params_names(dataset).items()
                    for fmt, names in formats.items() for seed, name in names.items())
+
 
 def get(name: str) -> TrainConfig:
     """The configuration of experiment ``name`` (a clear error listing the groups otherwise)."""

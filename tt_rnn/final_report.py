@@ -246,16 +246,17 @@ def final_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     groups = [collect(names[fmt], fmt, root) for fmt in selected]
     val_size = E.get(names[selected[0]][E.FINAL_SEEDS[0]]).val_size
     lines = [f"Each format at the configuration its own search selected on validation (`SELECTED` in "
-             f"`tt_rnn/experiments.py`), trained on the training set less the {val_size:,}-image validation split for up "
-             f"to {budget['epochs']} epochs, stopped after {budget['patience']} epochs without a new best validation "
-             f"accuracy; test accuracy of the epoch validation chose; seeds {', '.join(map(str, E.FINAL_SEEDS))}. "
+             f"`tt_rnn/experiments.py`), trained on the training set less the {val_size:,}-image validation split "
+             f"for up to {budget['epochs']} epochs, stopped after {budget['patience']} epochs without a new best "
+             f"validation accuracy; test accuracy of the epoch validation chose; seeds {', '.join(map(str, E.FINAL_SEEDS))}. "
              "Mean ± sample std over seeds [seeds], and a Student-t 95 % interval over seeds.", "",
              "| format | runs | rank | params | chosen epoch (of trained) | val. acc. (%) | test acc. (%) | "
              "95 % interval (%) |", "|---|---|---|---|---|---|---|---|"]
     for group in groups:
         config = E.get(group.names[min(group.names)])
         params = next((r["params"] for r in group.runs.values()), parameter_count(config))
-        chosen = ", ".join(f"{r['chosen']['epoch']} ({len(r['history'])})" for _, r in sorted(group.runs.items())) or "–"
+        chosen = ", ".join(f"{group.runs[s]['chosen']['epoch']} ({len(group.runs[s]['history'])})"
+                           for s in sorted(group.runs)) or "–"
         val = [group.runs[s]["chosen"]["val_acc"] for s in sorted(group.runs)]
         test, interval = _accuracy(_test_accs(group))
         lines.append(f"| {group.label} | {len(group.runs)} of {len(group.names)} | {config.rank} | {params:,} | "
@@ -308,7 +309,8 @@ def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
             config = E.get(group.names[min(group.names)])
             params = next((r["params"] for r in group.runs.values()), parameter_count(config))
             test, interval = _accuracy(_test_accs(group))
-            cells.append(f"{test} {interval if interval != '–' else ''} (r {config.rank}, {params:,})".replace("  ", " "))
+            shown = f"{test} {interval}" if interval != "–" else test
+            cells.append(f"{shown} (r {config.rank}, {params:,})")
         lines.append(f"| {FORMAT_NAMES.get(fmt, fmt)} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     missing = _missing(list(groups.values()))

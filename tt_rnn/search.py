@@ -254,10 +254,11 @@ def selection_problems(selected: dict | None = None, root=SEARCH_ROOT) -> list[s
             problems.append(f"SELECTED[{name!r}]: {exc}; remove the entry")
             continue
         if entry != best:
-            diff = {k: (entry.get(k), best.get(k)) for k in sorted(set(entry) | set(best)) if entry.get(k) != best.get(k)}
+            fields = ", ".join(f"{k} = {entry.get(k)!r} (the best trial: {best.get(k)!r})"
+                               for k in sorted(set(entry) | set(best)) if entry.get(k) != best.get(k))
             problems.append(f"SELECTED[{name!r}] is not the best trial (number {record['best']['number']}) of "
-                            f"{Path(root).as_posix()}/{name}.json: {', '.join(f'{k} = {a!r} (the best trial: {b!r})' for k, (a, b) in diff.items())}; "
-                            f"write the entry python -m tt_rnn.search {name} --selected prints")
+                            f"{Path(root).as_posix()}/{name}.json: {fields}; write the entry "
+                            f"python -m tt_rnn.search {name} --selected prints")
     for name, record in records.items():
         if record.get("status") == "completed" and name not in selected:
             problems.append(f"search {name} is completed and SELECTED has no entry for it; add the one "
