@@ -97,3 +97,12 @@ def test_the_baselines_draw_only_the_fields_that_apply_to_them():
     assert drawn["mnist/pool-linear"] == set(params) - {"init", "init_noise"}
     assert drawn["mnist/cnn"] == set(params) - {"init", "init_noise", "features"}
     assert S.SEARCHES["mnist/cnn"].base.features == "cnn" and S.SEARCHES["mnist/cnn"].base.patch_size == 28
+
+
+def test_a_dry_run_reads_the_journal_without_writing_to_it(spec, tmp_path, monkeypatch, capsys):
+    S.run_trials(spec)
+    before = spec.journal.read_bytes()
+    monkeypatch.setitem(S.SEARCHES, spec.name, spec)
+    assert S.main([spec.name, "--dry-run"]) == 0
+    assert "tiny/cp: 3 of 3 trials finished" in capsys.readouterr().out
+    assert spec.journal.read_bytes() == before

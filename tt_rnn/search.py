@@ -146,6 +146,13 @@ def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:
                              results_path=f"{folder}.json", checkpoint_dir=str(folder))
 
 
+def _read_only_study(spec: SearchSpec) -> optuna.Study:
+    """The search's study loaded from its journal without writing to it (``create_study`` with
+    ``load_if_exists`` appends a create-study record to the journal every time it is called)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=spec.name, storage=JournalStorage(JournalFileBackend(str(spec.journal))))
+
+
 def _retry_dead_trials(spec: SearchSpec, the_study: optuna.Study) -> int:
     """Trials ``RUNNING`` in the journal whose worker process is certainly gone
     (:func:`tt_rnn.runfiles.process_is_gone`): failed, and their parameters queued again, to resume
@@ -331,7 +338,7 @@ def main(argv=None) -> int:
             return 0
         if args.dry_run:
             for spec in specs:
-                done = _finished(study(spec)) if spec.journal.is_file() else 0
+                done = _finished(_read_only_study(spec)) if spec.journal.is_file() else 0
                 print(f"{spec.name}: {done} of {spec.n_trials} trials finished ({spec.epochs} epochs on "
                       f"{spec.train_subset} images each) -> {spec.summary_path}")
             return 0
