@@ -21,7 +21,7 @@ LAYERS = [
     ["config"],
     ["experiments", "teacher_student"],
     ["train"],
-    ["sweep", "rectifier_analysis"],
+    ["sweep", "rectifier_analysis", "final_report"],
     ["generalized_report", "search", "teacher_student_analysis"],
     ["tables"],
     ["plots", "notebooks", "demo", "teacher_student_plots"],

@@ -77,6 +77,32 @@ def test_two_workers_share_one_journal_through_the_sweep_runner(spec, tmp_path):
 def test_every_format_of_a_data_set_gets_the_same_space_and_budget():
     for dataset in ("mnist", "cifar10"):
         specs = [s for name, s in S.SEARCHES.items() if name.startswith(dataset + "/")]
-        assert {s.base.model for s in specs} == {"tt-shared", "tt", "ht", "cp"}
+        assert {s.name.split("/")[1] for s in specs} == {"tt-shared", "tt", "ht", "cp"} | (
+            {"pool-linear", "cnn"} if dataset == "mnist" else set())
         assert len({(s.epochs, s.train_subset, s.n_trials, s.base.rank, s.base.val_size) for s in specs}) == 1
         assert all(s.base.val_size > 0 for s in specs)
+
+
+def test_the_baselines_draw_only_the_fields_that_apply_to_them():
+    params = {"init": "identity", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "m": 64, "init_noise": 1.0,
+              "features": "linear", "augment": "shift"}
+    drawn = {}
+    for name in ("mnist/tt", "mnist/pool-linear", "mnist/cnn"):
+        trial = optuna.trial.FixedTrial(params)
+        spec = S.SEARCHES[name]
+        changes = S.suggest(trial, "mnist", spec.base)
+        drawn[name] = set(trial.params)
+        spec.base.replace(**changes).validate()  # every trial is a configuration that can run
+    assert drawn["mnist/tt"] == set(params)
+    assert drawn["mnist/pool-linear"] == set(params) - {"init", "init_noise"}
+    assert drawn["mnist/cnn"] == set(params) - {"init", "init_noise", "features"}
+    assert S.SEARCHES["mnist/cnn"].base.features == "cnn" and S.SEARCHES["mnist/cnn"].base.patch_size == 28
+
+
+def test_a_dry_run_reads_the_journal_without_writing_to_it(spec, tmp_path, monkeypatch, capsys):
+    S.run_trials(spec)
+    before = spec.journal.read_bytes()
+    monkeypatch.setitem(S.SEARCHES, spec.name, spec)
+    assert S.main([spec.name, "--dry-run"]) == 0
+    assert "tiny/cp: 3 of 3 trials finished" in capsys.readouterr().out
+    assert spec.journal.read_bytes() == before

@@ -147,6 +147,7 @@ def test_early_stopping_reports_the_epoch_validation_chose(mnist, tmp_path):
     assert predictions["epoch"] == best and len(predictions["predicted"]) == 100
     accuracy = np.mean(np.array(predictions["predicted"]) == mnist.subset(None, 100, seed=0).test_labels.numpy())
     assert predictions["acc"] == pytest.approx(accuracy) == pytest.approx(results["chosen"]["test_acc"])
+    assert predictions["labels"] == mnist.subset(None, 100, seed=0).test_labels.tolist()
     # resuming a stopped run trains nothing more
     again, _ = train(small(tmp_path, lr=0.5, schedule="constant", patience=1, save_predictions=True, resume=True),
                      data=mnist)

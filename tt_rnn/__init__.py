@@ -8,7 +8,7 @@ Layers, bottom to top: a module imports only from layers below its own (tests/te
 3  config
 4  experiments, teacher_student
 5  train
-6  sweep, rectifier_analysis
+6  sweep, rectifier_analysis, final_report
 7  generalized_report, search, teacher_student_analysis
 8  tables
 9  plots, notebooks, demo, teacher_student_plots
@@ -28,6 +28,7 @@ experiments         every experiment of the repository, by name
 train               the training loop: set-up, loop, record (``python -m tt_rnn.train``)
 sweep               many runs, here or on SLURM, through submitit (``python -m tt_rnn.sweep``)
 rectifier_analysis  ranks and regions of trained rectifier networks
+final_report        the formats at their selected configurations and at equal parameters: intervals, paired tests
 generalized_report  the rectifier tables and ``python -m tt_rnn.generalized_report``
 search              per-format hyperparameter searches on validation, Optuna (``python -m tt_rnn.search``)
 teachers, teacher_student, teacher_student_analysis, teacher_student_plots

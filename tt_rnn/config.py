@@ -168,7 +168,8 @@ FIELD_HELP = {
     "grad_clip": "clip the gradient norm to this value (default: no clipping)",
     "label_smoothing": "label smoothing of the cross-entropy loss",
     "patience": "stop when validation accuracy has not improved for this many epochs (needs --val-size)",
-    "save_predictions": "store every test image's predicted class at the epoch validation chose (paired tests)",
+    "save_predictions": "store every test image's predicted class and label at the epoch validation chose "
+                        "(paired tests)",
     "seed": "seed of the initialisation, minibatch order and augmentation",
     "device": "device to train on: auto (CUDA when available), cpu, cuda, cuda:1, ...",
     "amp": "bfloat16 autocast (CUDA only)",

@@ -22,7 +22,10 @@ __all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNI
            "CIFAR10_BEST", "CIFAR10_CONV", "VALIDATION", "MNIST_CALIBRATION", "MNIST_VAL_SWEEP",
            "MNIST_VAL_BEST", "CIFAR10_VAL_SWEEP", "CIFAR10_VAL_CONV", "CIFAR10_VAL_BEST", "INIT_NOISE",
            "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds", "budget_folder",
-           "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP"]
+           "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP", "SEARCH_BASES", "SEARCH_RANK",
+           "BASELINES", "SEARCH_FORMATS", "TRIAL_PARAMS", "search_base", "trial_changes", "SELECTED",
+           "FINAL_BUDGET", "FINAL_SEEDS", "EQUAL_PARAMS", "selected_config", "final_config", "final_names",
+           "equal_params_names"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
 # Execution settings shared by every named run (not part of the experiment; see tt_rnn.config.RUN_ONLY_FIELDS).
@@ -174,6 +177,71 @@ RECTIFIER_LR = {"mnist": {"tt-shared": 2e-3, "tt": 2e-3, "ht": 8e-3, "cp": 3.2e-
                 "cifar10": {"tt-shared": 1e-3, "tt": 1e-3, "ht": 1e-2, "cp": 1e-2}}
 
 
+# --- Per-format searches on validation (tt_rnn.search) and the configurations they selected.
+# A search trains the base of its data set (the best models' settings under the protocol) at
+# SEARCH_RANK and varies what :func:`trial_changes` maps a trial's parameters onto. The two
+# baselines (MNIST only) are searched the same way, over the fields that apply to them:
+# "pool-linear" is the tensor networks' per-patch feature map averaged over the patches, then a
+# linear classifier; "cnn" is a standard CNN on the whole image (tt_rnn.features.CNNFeatures with
+# the patch = the image, d = 1) and the same linear classifier. Neither takes the identity
+# initialisation (it is defined for the multilinear networks only) nor the constant feature (a
+# bias the linear classifier has already), so their searches leave out init and init_noise; the
+# CNN's feature map is fixed (channels 16, 32 and 64: 74,650 parameters with m = 32, 77,050 with
+# m = 64, about the smallest equal-parameter budget below), so its search leaves out the choice of
+# feature map.
+SEARCH_BASES = {"mnist": MNIST_VAL_BEST, "cifar10": CIFAR10_VAL_BEST}
+SEARCH_RANK = 32
+BASELINES = {"pool-linear": dict(model="pool-linear", init="random", constant_feature=False),
+             "cnn": dict(model="pool-linear", features="cnn", patch_size=28, hidden=16, init="random",
+                         constant_feature=False)}
+SEARCH_FORMATS = {"mnist": MODELS + tuple(BASELINES), "cifar10": MODELS}
+# the fields a trial may set (tt_rnn.search.suggest draws them; the baselines draw a subset)
+TRIAL_PARAMS = ("init", "lr", "weight_decay", "dropout", "m", "init_noise", "features", "augment")
+
+
+def search_base(dataset: str, fmt: str) -> TrainConfig:
+    """The configuration the search ``<dataset>/<fmt>`` varies: the data set's base at
+    :data:`SEARCH_RANK` for the format ``fmt`` (one of :data:`SEARCH_FORMATS`)."""
+    if fmt not in SEARCH_FORMATS.get(dataset, ()):
+        raise ValueError(f"no search {dataset}/{fmt}; searches: "
+                         f"{', '.join(f'{d}/{f}' for d, fs in SEARCH_FORMATS.items() for f in fs)}")
+    base = SEARCH_BASES[dataset].replace(rank=SEARCH_RANK, **_RUN)
+    return base.replace(**BASELINES[fmt]) if fmt in BASELINES else base.replace(model=fmt)
+
+
+def trial_changes(params: dict, dataset: str) -> dict:
+    """The :class:`TrainConfig` changes of a search trial's parameters (Optuna's ``trial.params``).
+
+    The one mapping from a search's parameters to a run: :func:`tt_rnn.search.suggest` draws the
+    parameters and applies it, and :data:`SELECTED` is its value at each search's best trial.
+    ``init`` sets the constant feature with it (the identity reads it); ``features`` sets the
+    feature map's hidden width (MNIST: 256 for mlp, 32 for linear; CIFAR-10: 16 for conv, 32 for
+    linear); CIFAR-10 fixes the crop padding at 4. A parameter a trial did not draw (the
+    baselines' ``init``, the CNN's ``features``) leaves its field at the search's base."""
+    unknown = sorted(set(params) - set(TRIAL_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown search parameters {unknown}; a trial draws {', '.join(TRIAL_PARAMS)}")
+    if dataset not in SEARCH_BASES:
+        raise ValueError(f"dataset = {dataset!r}: searches exist for {', '.join(SEARCH_BASES)}")
+    missing = [k for k in ("lr", "weight_decay", "dropout", "m", "augment") if k not in params]
+    if params.get("init") == "identity" and "init_noise" not in params:
+        missing.append("init_noise")
+    if missing:
+        raise ValueError(f"search parameters {params} lack {', '.join(missing)}")
+    changes = {k: params[k] for k in ("lr", "weight_decay", "dropout", "m", "augment")}
+    if "init" in params:
+        changes.update(init=params["init"], constant_feature=params["init"] == "identity")
+        if params["init"] == "identity":  # the perturbation of the identity (tt_rnn.initializers)
+            changes["init_noise"] = params["init_noise"]
+    if "features" in params:
+        wide = {"mnist": "mlp", "cifar10": "conv"}[dataset]
+        changes.update(features=params["features"],
+                       hidden={"mnist": 256, "cifar10": 16}[dataset] if params["features"] == wide else 32)
+    if dataset == "cifar10":
+        changes["shift"] = 4
+    return changes
+
+
 def _format(base: TrainConfig, model: str, **changes) -> TrainConfig:
     """``base`` for ``model``, with the format's :data:`INIT_NOISE` when it starts at the identity."""
     noise = INIT_NOISE[model] if base.init == "identity" else base.init_noise
@@ -261,6 +329,104 @@ EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}"].replace(epochs=e
                    if name != f"{study}/{probe}")
 EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}_s{seed}"].replace(epochs=epochs))
                    for study in BUDGET_SEEDS for (probe, epochs, seed), name in budget_seeds(study).items())
+
+
+# --- The final comparison: every format at the configuration its own search selected on validation.
+# SELECTED holds, per search (tt_rnn.search.SEARCHES), the changes trial_changes makes of the
+# parameters of its best trial (highest validation accuracy) in results/search/<name>.json,
+# written out. tests/test_final_experiments.py checks that every entry is that value, that every
+# completed search has an entry and that no incomplete search has one. A search's final and
+# equal-parameter runs exist once its entry does: adding a search's selection is one entry here.
+SELECTED: dict[str, dict] = {
+    # best of 30 trials (trial 19): val. acc. 97.62 % after 8 epochs on 20,000 images, rank 32
+    "mnist/tt-shared": dict(lr=0.005439081055460673, weight_decay=0.0001, dropout=0.0, m=32, augment="shift",
+                            init="random", constant_feature=False, features="mlp", hidden=256),
+    # trial 27: 98.44 %
+    "mnist/tt": dict(lr=0.0007358980360455339, weight_decay=0.002, dropout=0.2, m=64, augment="shift",
+                     init="identity", constant_feature=True, init_noise=1.0, features="mlp", hidden=256),
+    # trial 11: 98.12 %
+    "mnist/ht": dict(lr=0.00912196873641691, weight_decay=0.002, dropout=0.0, m=64, augment="none",
+                     init="identity", constant_feature=True, init_noise=0.5, features="mlp", hidden=256),
+    # trial 24: 97.70 %
+    "mnist/cp": dict(lr=0.00688098964857193, weight_decay=0.002, dropout=0.2, m=64, augment="none",
+                     init="identity", constant_feature=True, init_noise=4.0, features="mlp", hidden=256),
+}
+# The final runs: the selected configuration on the whole training set less the searches'
+# validation split (val_size 5,000, split_seed 0: 55,000 MNIST images), early-stopped on
+# validation accuracy, with the test predictions of the epoch validation chose
+# (save_predictions: the paired tests of tt_rnn.final_report), seeds FINAL_SEEDS.
+# MNIST: up to 60 epochs, patience 10. 60 is twice the 30 epochs of mnist/val_best, for which the
+# doubling rule found 15 enough (docs/protocol.md#budgets): a configuration selected after 8
+# epochs on 20,000 images gets room on 55,000, and early stopping ends a run that no longer
+# improves. Patience 10 is above the longest stretch without a new best validation accuracy in
+# the sixteen 30-epoch mnist/val_best runs (8 epochs), so a stretch those runs rode out does not
+# stop these. The cosine schedule spans the 60 epochs: a run stopped early has not annealed its
+# learning rate to zero. The rule is the same for every format and reads validation only.
+# CIFAR-10: up to 80 epochs, the largest budget of its doubling study (undecided there: only
+# distinct cores had converged by 80), patience 15, above the longest such stretch in the four
+# 80-epoch probes of cifar10/budget_best (13 epochs).
+FINAL_BUDGET = {"mnist": dict(epochs=60, patience=10), "cifar10": dict(epochs=80, patience=15)}
+FINAL_SEEDS = (0, 1, 2)
+# Formats at equal total parameter counts (feature map included): each format's selected
+# configuration at the rank whose count is closest to the budget (tt_rnn.train.rank_for_parameters;
+# tests/test_final_experiments.py checks every rank against it and every count to within 2 % of
+# its budget), the finals' training rule and seeds. MNIST budgets: the smallest lies above every
+# feature map alone (21,866 parameters with m = 32, 30,410 with m = 64) and near the selected
+# rank-32 models of the shared core (65,568), HT (76,927) and CP (62,591) and the CNN baseline;
+# all three are where TT with distinct cores, whose count grows by about 2 d m r per rank, lands
+# within 1 % (ranks 7, 11 and 17); the other formats land within 1.1 %.
+EQUAL_PARAMS: dict[str, dict[int, dict[str, int]]] = {
+    "mnist": {78_000: {"tt-shared": 37, "tt": 7, "ht": 33, "cp": 47},
+              145_000: {"tt-shared": 57, "tt": 11, "ht": 61, "cp": 112},
+              300_000: {"tt-shared": 88, "tt": 17, "ht": 107, "cp": 262}},
+}
+
+
+def _seed_suffix(seed: int) -> str:
+    return "" if seed == 0 else f"_s{seed}"
+
+
+def selected_config(search: str) -> TrainConfig:
+    """The configuration search ``search`` (``"mnist/tt"``) selected: its base with the changes of
+    :data:`SELECTED` (rank and budget those of the search's base)."""
+    if search not in SELECTED:
+        raise KeyError(f"search {search!r} has no selected configuration in SELECTED (entries: "
+                       f"{', '.join(SELECTED)}); add its best trial once the search is completed")
+    dataset, fmt = search.split("/")
+    return search_base(dataset, fmt).replace(**SELECTED[search])
+
+
+def final_config(search: str, seed: int = 0, rank: int | None = None) -> TrainConfig:
+    """The final run of ``search``'s selected configuration with ``seed`` (and ``rank``, for the
+    equal-parameter runs): :data:`FINAL_BUDGET`, early stopping, test predictions kept."""
+    config = selected_config(search).replace(**FINAL_BUDGET[search.split("/")[0]], save_predictions=True,
+                                             seed=seed)
+    return config if rank is None else config.replace(rank=rank)
+
+
+def final_names(dataset: str) -> dict[str, dict[int, str]]:
+    """``{format: {seed: name}}``: the final runs of every format searched on ``dataset``, named
+    ``<dataset>/final/<format>`` (seed 0) and ``..._s<seed>``; a format whose search has no
+    :data:`SELECTED` entry yet has names but no experiments."""
+    return {fmt: {seed: f"{dataset}/final/{fmt}{_seed_suffix(seed)}" for seed in FINAL_SEEDS}
+            for fmt in SEARCH_FORMATS[dataset]}
+
+
+def equal_params_names(dataset: str) -> dict[int, dict[str, dict[int, str]]]:
+    """``{budget: {format: {seed: name}}}``: the equal-parameter runs of ``dataset`` (an empty dict
+    before its budgets are in :data:`EQUAL_PARAMS`), named ``<dataset>/equal_params/<format>_p<budget>``
+    and ``..._s<seed>``."""
+    return {budget: {fmt: {seed: f"{dataset}/equal_params/{fmt}_p{budget}{_seed_suffix(seed)}"
+                           for seed in FINAL_SEEDS} for fmt in ranks}
+            for budget, ranks in EQUAL_PARAMS.get(dataset, {}).items()}
+
+
+EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed))
+                   for dataset in SEARCH_FORMATS for fmt, names in final_names(dataset).items()
+                   if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
+EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
+                   for dataset in EQUAL_PARAMS for budget, formats in equal_params_names(dataset).items()
+                   for fmt, names in formats.items() for seed, name in names.items())
 
 
 def get(name: str) -> TrainConfig:

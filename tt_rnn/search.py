@@ -7,7 +7,12 @@ search: trial runs have ``evaluate_test = False``.
 
 * A search (:class:`SearchSpec`, named in :data:`SEARCHES`) fixes the format, the rank, the
   per-trial budget (epochs, training images) and the number of trials; every format of a data
-  set gets the same space and the same budget.
+  set gets the same space and the same budget. On MNIST the two baselines of
+  :data:`tt_rnn.experiments.BASELINES` (``mnist/pool-linear``, ``mnist/cnn``) are searched the
+  same way over the fields that apply to them.
+* :func:`suggest` draws a trial's parameters; :func:`tt_rnn.experiments.trial_changes` maps them
+  onto the run, the same mapping that turns each search's best trial into its selected
+  configuration (:data:`tt_rnn.experiments.SELECTED`, the final runs).
 * Optuna's TPE sampler (seeded) proposes configurations; a median pruner stops a trial whose
   validation accuracy after an epoch is below the median of earlier trials at that epoch.
 * The study lives in a journal file, ``results/search/<name>.journal``, that several workers can
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -47,12 +53,13 @@ from optuna.trial import TrialState
 
 from .cli import OneLineParser
 from .config import TrainConfig
-from .experiments import CIFAR10_VAL_BEST, MNIST_VAL_BEST, MODELS
+from .experiments import BASELINES, SEARCH_FORMATS, SELECTED, search_base, trial_changes
 from .runfiles import cpu_name, process_is_gone, provenance, this_process, write_json
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
 
-__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "main"]
+__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "selected_entry",
+           "selection_problems", "main"]
 
 SEARCH_ROOT = "results/search"
 TRIAL_ROOT = "runs/search"
@@ -82,37 +89,42 @@ class SearchSpec:
         return Path(SEARCH_ROOT) / f"{self.name}.json"
 
 
-# The same space and budget for every format of a data set; the rank is the best models' (32).
+# The same space and budget for every format of a data set, the baselines included (over the
+# fields that apply to them; tt_rnn.experiments.BASELINES); the rank is the best models' (32).
+_BUDGET = {"mnist": dict(epochs=8, train_subset=20000, n_trials=30),
+           "cifar10": dict(epochs=10, train_subset=20000, n_trials=30)}
 SEARCHES: dict[str, SearchSpec] = {
-    **{f"mnist/{model}": SearchSpec(f"mnist/{model}", MNIST_VAL_BEST.replace(model=model, rank=32, num_threads=1,
-                                                                             progress=False),
-                                    epochs=8, train_subset=20000, n_trials=30) for model in MODELS},
-    **{f"cifar10/{model}": SearchSpec(f"cifar10/{model}", CIFAR10_VAL_BEST.replace(model=model, rank=32,
-                                                                                   num_threads=1, progress=False),
-                                      epochs=10, train_subset=20000, n_trials=30) for model in MODELS},
-}
+    f"{dataset}/{fmt}": SearchSpec(f"{dataset}/{fmt}", search_base(dataset, fmt), **_BUDGET[dataset])
+    for dataset, formats in SEARCH_FORMATS.items() for fmt in formats}
 
 
-def suggest(trial: optuna.Trial, dataset: str) -> dict:
-    """The :class:`TrainConfig` changes a trial tries: the search space, the same for every format."""
-    init = trial.suggest_categorical("init", ["identity", "random"])
-    changes = {"lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-               "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-4, 5e-4, 2e-3]),
-               "dropout": trial.suggest_categorical("dropout", [0.0, 0.1, 0.2]),
-               "init": init, "constant_feature": init == "identity",
-               "m": trial.suggest_categorical("m", [32, 64])}
-    if init == "identity":  # the perturbation of the identity (tt_rnn.initializers)
-        changes["init_noise"] = trial.suggest_categorical("init_noise", [0.5, 1.0, 2.0, 4.0])
+def suggest(trial: optuna.Trial, dataset: str, base: TrainConfig | None = None) -> dict:
+    """The :class:`TrainConfig` changes a trial tries: the search space, the same for every format.
+
+    Draws the parameters (in a fixed order: the sampler's random stream depends on it) and maps
+    them with :func:`tt_rnn.experiments.trial_changes`. ``base``: the search's configuration; the
+    pool-linear baseline draws no initialisation (random only), and a base with the ``cnn``
+    feature map draws no feature map."""
+    tensor_network = base is None or base.model != BASELINES["pool-linear"]["model"]
+    fixed_features = base is not None and base.features == BASELINES["cnn"]["features"]
+    params = {}
+    if tensor_network:
+        params["init"] = trial.suggest_categorical("init", ["identity", "random"])
+    params["lr"] = trial.suggest_float("lr", 3e-4, 1e-2, log=True)
+    params["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 1e-4, 5e-4, 2e-3])
+    params["dropout"] = trial.suggest_categorical("dropout", [0.0, 0.1, 0.2])
+    params["m"] = trial.suggest_categorical("m", [32, 64])
+    if params.get("init") == "identity":  # the perturbation of the identity (tt_rnn.initializers)
+        params["init_noise"] = trial.suggest_categorical("init_noise", [0.5, 1.0, 2.0, 4.0])
     if dataset == "mnist":
-        changes["features"] = trial.suggest_categorical("features", ["linear", "mlp"])
-        changes["hidden"] = 256 if changes["features"] == "mlp" else 32
-        changes["augment"] = trial.suggest_categorical("augment", ["none", "shift"])
+        if not fixed_features:
+            params["features"] = trial.suggest_categorical("features", ["linear", "mlp"])
+        params["augment"] = trial.suggest_categorical("augment", ["none", "shift"])
     else:
-        changes["features"] = trial.suggest_categorical("features", ["linear", "conv"])
-        changes["hidden"] = 16 if changes["features"] == "conv" else 32
-        changes["augment"] = trial.suggest_categorical("augment", ["none", "crop-flip"])
-        changes["shift"] = 4
-    return changes
+        if not fixed_features:
+            params["features"] = trial.suggest_categorical("features", ["linear", "conv"])
+        params["augment"] = trial.suggest_categorical("augment", ["none", "crop-flip"])
+    return trial_changes(params, dataset)
 
 
 def study(spec: SearchSpec, worker: int = 0) -> optuna.Study:
@@ -134,6 +146,13 @@ def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:
                              results_path=f"{folder}.json", checkpoint_dir=str(folder))
 
 
+def _read_only_study(spec: SearchSpec) -> optuna.Study:
+    """The search's study loaded from its journal without writing to it (``create_study`` with
+    ``load_if_exists`` appends a create-study record to the journal every time it is called)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=spec.name, storage=JournalStorage(JournalFileBackend(str(spec.journal))))
+
+
 def _retry_dead_trials(spec: SearchSpec, the_study: optuna.Study) -> int:
     """Trials ``RUNNING`` in the journal whose worker process is certainly gone
     (:func:`tt_rnn.runfiles.process_is_gone`): failed, and their parameters queued again, to resume
@@ -153,7 +172,7 @@ def _objective(spec: SearchSpec):
     dataset = spec.base.dataset
 
     def objective(trial: optuna.Trial) -> float:
-        changes = suggest(trial, dataset)
+        changes = suggest(trial, dataset, spec.base)
         # a trial's own folder (a retried trial resumes the folder of the trial it repeats)
         key = trial.user_attrs.get("resume_key") or f"trial{trial.number:04d}"
         trial.set_user_attr("key", key)
@@ -210,6 +229,50 @@ def run_trials(spec: SearchSpec, max_trials: int | None = None, worker: int = 0)
     return record
 
 
+def selected_entry(record: dict) -> dict:
+    """The :data:`tt_rnn.experiments.SELECTED` entry of a search summary: the run changes of its
+    best trial (:func:`tt_rnn.experiments.trial_changes`). Raises ``ValueError`` naming the search
+    when it is not completed or has no completed trial (nothing may be selected from it yet)."""
+    name = record["search"]["name"]
+    if record.get("status") != "completed" or not record.get("best"):
+        raise ValueError(f"search {name} is {record.get('status')!r} ({record.get('n_finished')} of "
+                         f"{record['search']['n_trials']} trials finished): nothing is selected from it until it "
+                         f"is completed (python -m tt_rnn.search {name})")
+    return trial_changes(record["best"]["params"], record["search"]["base"]["dataset"])
+
+
+def selection_problems(selected: dict | None = None, root=SEARCH_ROOT) -> list[str]:
+    """What ties :data:`tt_rnn.experiments.SELECTED` (or ``selected``) to the search summaries in
+    ``root`` (``<root>/<dataset>/<format>.json``) and does not hold, one sentence each: an entry
+    that is not its completed search's best trial, an entry whose search is incomplete or has no
+    summary, a completed search without an entry. An empty list when every tie holds."""
+    selected = SELECTED if selected is None else selected
+    records = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(Path(root).glob("*/*.json"))}
+    problems = []
+    for name, entry in selected.items():
+        record = records.get(name)
+        if record is None:
+            problems.append(f"SELECTED[{name!r}] has no search summary {Path(root).as_posix()}/{name}.json: "
+                            "select only from a completed search")
+            continue
+        try:
+            best = selected_entry(record)
+        except ValueError as exc:
+            problems.append(f"SELECTED[{name!r}]: {exc}; remove the entry")
+            continue
+        if entry != best:
+            fields = ", ".join(f"{k} = {entry.get(k)!r} (the best trial: {best.get(k)!r})"
+                               for k in sorted(set(entry) | set(best)) if entry.get(k) != best.get(k))
+            problems.append(f"SELECTED[{name!r}] is not the best trial (number {record['best']['number']}) of "
+                            f"{Path(root).as_posix()}/{name}.json: {fields}; write the entry "
+                            f"python -m tt_rnn.search {name} --selected prints")
+    for name, record in records.items():
+        if record.get("status") == "completed" and name not in selected:
+            problems.append(f"search {name} is completed and SELECTED has no entry for it; add the one "
+                            f"python -m tt_rnn.search {name} --selected prints")
+    return problems
+
+
 class SearchJob:
     """What a sweep worker runs: trials of one search (see :func:`run_trials`)."""
 
@@ -246,6 +309,8 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print each search's progress and run nothing")
     p.add_argument("--summarise", action="store_true", help="rewrite each search's summary from its journal "
                    "and run nothing")
+    p.add_argument("--selected", action="store_true", help="print the SELECTED entry (tt_rnn.experiments) of each "
+                   "completed search, from its summary, and run nothing")
     for key in SLURM_KEYS:
         p.add_argument("--" + key.replace("_", "-"), type=SLURM_KEYS[key], help=f"SLURM {key} (with --executor slurm)")
     args = p.parse_args(argv)
@@ -256,9 +321,24 @@ def main(argv=None) -> int:
                 write_json(summary(spec), spec.summary_path)
                 print(f"{spec.name}: summary written to {spec.summary_path}")
             return 0
+        if args.selected:
+            for spec in specs:  # a search not completed gets a comment line: nothing to select yet
+                if not spec.summary_path.is_file():
+                    print(f"# {spec.name}: no summary {spec.summary_path.as_posix()} yet; no entry")
+                    continue
+                record = json.loads(spec.summary_path.read_text())
+                if record.get("status") != "completed" or not record.get("best"):
+                    print(f"# {spec.name}: {record.get('status')}, {record.get('n_finished')} of {spec.n_trials} "
+                          "trials finished; no entry")
+                    continue
+                entry = selected_entry(record)
+                print(f"# best of {spec.n_trials} trials (trial {record['best']['number']}): val. acc. "
+                      f"{100 * record['best']['value']:.2f} %\n\"{spec.name}\": dict("
+                      + ", ".join(f"{k}={v!r}" for k, v in entry.items()) + "),")
+            return 0
         if args.dry_run:
             for spec in specs:
-                done = _finished(study(spec)) if spec.journal.is_file() else 0
+                done = _finished(_read_only_study(spec)) if spec.journal.is_file() else 0
                 print(f"{spec.name}: {done} of {spec.n_trials} trials finished ({spec.epochs} epochs on "
                       f"{spec.train_subset} images each) -> {spec.summary_path}")
             return 0

@@ -7,6 +7,9 @@ named experiments (:mod:`tt_rnn.experiments`) and writes nothing but Markdown.
 * :func:`runs_table`, :func:`sweep_table`, :func:`seed_summary`, :func:`folder_tables` — tables of runs;
 * :func:`select_budget`, :func:`budget_table` — the doubling rule that picks a training budget on
   validation accuracy (never on the test set);
+* :func:`tt_rnn.final_report.final_tables`, :func:`~tt_rnn.final_report.equal_params_tables` — the
+  formats at their selected configurations and at equal parameters, with paired tests (sections
+  ``<data>/final`` and ``<data>/equal_params``);
 * :func:`update_file` — regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
   (``python -m tt_rnn.tables --update docs/results-mnist.md``; ``make tables`` updates every such
   file of the README and ``docs/``).
@@ -23,6 +26,7 @@ from pathlib import Path
 from .cli import OneLineParser
 from .config import experiment_fields
 from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, BUDGET_TOL, budget_folder, budget_study, get
+from .final_report import FORMAT_NAMES, equal_params_tables, final_tables
 from .generalized_report import generalized_tables
 from .rank.report import rank_tables
 from .runfiles import ResultsFileError, load_runs, portable_path, read_results
@@ -391,7 +395,8 @@ def search_tables(folder) -> str:
         best = record.get("best") or {}
         params = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in sorted(best.get("params", {}).items()))
-        rows.append(f"| {MODEL_NAMES.get(record['search']['base']['model'], path.stem)} | {record['n_finished']} of "
+        # by the search's format: both baselines are model pool-linear
+        rows.append(f"| {FORMAT_NAMES.get(path.stem, path.stem)} | {record['n_finished']} of "
                     f"{record['search']['n_trials']} ({states['COMPLETE']} complete, {states['PRUNED']} pruned) | "
                     f"{_pct(best.get('value'))} | {params} | {record['status']} |")
     if not rows:
@@ -416,6 +421,10 @@ def _section_tables(key: str):
         return teacher_student_tables
     if key.startswith("search/"):
         return search_tables
+    if key.endswith("/final"):
+        return final_tables
+    if key.endswith("/equal_params"):
+        return equal_params_tables
     if key.endswith("_rectifier"):
         return rectifier_tables
     if key.endswith("/converged_sweep"):

@@ -444,7 +444,9 @@ class _Run:
             ev = evaluate(self.model, self.data.test_images, self.data.test_labels, mean=self.data.mean,
                           std=self.data.std, batch_size=self.config.eval_batch_size, device=self.device,
                           amp=self.amp, predictions=True)
-            self.results["test_predictions"] = {"epoch": chosen, "acc": ev["acc"], "predicted": ev["predicted"]}
+            # the labels too: paired tests read which images each run got right from the file alone
+            self.results["test_predictions"] = {"epoch": chosen, "acc": ev["acc"], "predicted": ev["predicted"],
+                                                "labels": self.data.test_labels.tolist()}
         self.record("completed")
 
     def checkpoint(self, epoch: int) -> None:
@@ -539,8 +541,9 @@ def train(config: TrainConfig | dict | None = None, data: ImageData | None = Non
     tt_rnn.train`` line). Keyword ``overrides`` replace config fields.
 
     ``patience``: stop after that many epochs without a new best validation accuracy;
-    ``save_predictions``: store the test predictions of the epoch validation chose (the returned
-    model then holds that epoch's weights). The results record ``best_epoch`` and ``chosen`` (the
+    ``save_predictions``: store the test predictions of the epoch validation chose, with the test
+    labels (``results["test_predictions"]``: ``epoch``, ``acc``, ``predicted``, ``labels``; the
+    returned model then holds that epoch's weights). The results record ``best_epoch`` and ``chosen`` (the
     history entry of the epoch validation chose; the last epoch without validation).
 
     Raises :class:`CheckpointMismatchError` when ``resume`` finds a checkpoint of another
