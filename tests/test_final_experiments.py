@@ -83,7 +83,7 @@ def test_the_final_runs_choose_on_validation_and_keep_their_test_predictions():
     assert len(finals) == len(E.FINAL_SEEDS) * sum(name.startswith("mnist/") for name in E.SELECTED)
     for name, config in finals.items():
         assert (config.val_size, config.split_seed) == (5000, 0), name  # the searches' split
-        assert (config.epochs, config.patience) == (60, 10) and config.save_predictions, name
+        assert (config.epochs, config.patience) == (30, 10) and config.save_predictions, name
         assert config.train_subset is None and config.evaluate_test and config.num_threads == 1, name
         assert config.results_path == f"results/{name}.json"
         config.validate()
