@@ -359,6 +359,33 @@ def table_sse(network: ScoreNetwork, table: torch.Tensor) -> torch.Tensor | None
     return norm2 - 2 * inner + table.square().sum()
 
 
+def _adam_steps(network: ScoreNetwork, loss_fn, *, lr: float, steps: int, plateau: float, patience: int,
+                converged) -> tuple[int, bool]:
+    """Full-batch Adam on ``loss_fn()``; returns ``(steps taken, diverged)``. Every 50 steps,
+    before the step (Adam moves even a zero-loss point by about ``lr``), it stops when
+    ``converged(loss)``, or on a plateau: the loss has not fallen by a factor ``1 - plateau`` over
+    the last ``patience`` steps. A non-finite loss stops it as diverged."""
+    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
+    done, history = 0, {}
+    for step in range(steps):
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        if not torch.isfinite(loss):
+            return done, True
+        if step % 50 == 0:
+            value = float(loss.detach())
+            if converged(value):
+                break
+            history[step] = value
+            before = history.get(step - patience)
+            if before is not None and value > (1 - plateau) * before:
+                break
+        loss.backward()
+        optimiser.step()
+        done = step + 1
+    return done, False
+
+
 def fit_student(network: ScoreNetwork, features: torch.Tensor, target: torch.Tensor, *, lr: float, steps: int,
                 table: torch.Tensor | None = None, held_out: tuple | None = None, stop_error: float = 1e-7,
                 plateau: float = 1e-3, patience: int = 200) -> dict:
@@ -375,7 +402,6 @@ def fit_student(network: ScoreNetwork, features: torch.Tensor, target: torch.Ten
     down to about ``sqrt(machine epsilon) ~ 1e-8`` (hence ``stop_error = 1e-7``); the returned
     error is always computed by the forward pass. A non-finite loss stops the run and marks it
     diverged (its error is then ``inf``)."""
-    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
     target_sq = float(target.square().sum())
     use_table = table is not None and table_sse(network, table) is not None
 
@@ -387,24 +413,9 @@ def fit_student(network: ScoreNetwork, features: torch.Tensor, target: torch.Ten
             out = out - (network.score(held_out[0])[:, 0] - held_out[1]).square().sum()
         return out
 
-    done, diverged, history = 0, False, {}
-    for step in range(steps):
-        optimiser.zero_grad(set_to_none=True)
-        loss = sse() / features.shape[0]
-        if not torch.isfinite(loss):
-            diverged = True
-            break
-        if step % 50 == 0:  # checked before the step: Adam moves even a zero-loss point by ~lr
-            value = float(loss.detach())
-            if value * features.shape[0] < stop_error ** 2 * target_sq:
-                break
-            history[step] = value
-            before = history.get(step - patience)
-            if before is not None and value > (1 - plateau) * before:
-                break
-        loss.backward()
-        optimiser.step()
-        done = step + 1
+    done, diverged = _adam_steps(network, lambda: sse() / features.shape[0], lr=lr, steps=steps, plateau=plateau,
+                                 patience=patience,
+                                 converged=lambda value: value * features.shape[0] < stop_error ** 2 * target_sq)
     with torch.no_grad():
         err = float("inf") if diverged else relative_error(network.score(features)[:, 0], target)
     return {"train_error": err, "steps": done, "diverged": diverged or not math.isfinite(err)}
@@ -415,25 +426,9 @@ def fit_classifier(network: ScoreNetwork, features: torch.Tensor, labels: torch.
     """Full-batch Adam on the cross-entropy of the unscaled class scores; returns
     ``{"train_error" (misclassification rate), "steps", "diverged"}``. Stops below mean loss
     ``stop_loss``, or on a plateau (as :func:`fit_student`)."""
-    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
-    done, diverged, history = 0, False, {}
-    for step in range(steps):
-        optimiser.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(network.score(features), labels)
-        if not torch.isfinite(loss):
-            diverged = True
-            break
-        if step % 50 == 0:
-            value = float(loss.detach())
-            if value < stop_loss:
-                break
-            history[step] = value
-            before = history.get(step - patience)
-            if before is not None and value > (1 - plateau) * before:
-                break
-        loss.backward()
-        optimiser.step()
-        done = step + 1
+    done, diverged = _adam_steps(network, lambda: torch.nn.functional.cross_entropy(network.score(features), labels),
+                                 lr=lr, steps=steps, plateau=plateau, patience=patience,
+                                 converged=lambda value: value < stop_loss)
     err = float("inf") if diverged else _error_rate(network, features, labels)
     return {"train_error": err, "steps": done, "diverged": diverged or not math.isfinite(err)}
 
