@@ -315,3 +315,27 @@ def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_
         assert rows[label][0] == "1 of 3" and rows[label][5].endswith("[1]"), rows[label]
     line = next(line for line in text.splitlines() if line.startswith("- ") and "HT (deep)" in line)
     assert "(200 images × 1 seed)" in line and "Holm over 1 pairs: seed 0" in line
+
+
+def test_the_equal_parameter_curves_draw_the_means_and_intervals_of_the_completed_runs(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tt_rnn.plots import equal_params_curves
+    assert equal_params_curves("mnist", tmp_path) is None  # nothing run: nothing drawn
+    budgets = E.equal_params_names("mnist")
+    small = min(budgets)
+    for fmt, names in budgets[small].items():
+        for seed, name in names.items():
+            _write_run(tmp_path, name, WRONG[fmt][seed])
+    _final_group(tmp_path, formats=("tt",))
+    fig, ax = plt.subplots()
+    assert equal_params_curves("mnist", tmp_path, ax=ax) is ax
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["TT (shared core)", "TT (distinct cores)", "HT (deep)", "CP (shallow)"]
+    means = [round(float(y), 4) for bars in ax.containers for y in bars.lines[0].get_ydata()]
+    # TT: 2, 4 and 3 of 400 images wrong on seeds 0-2 -> 99.25, at the budget and as a final run;
+    # the shared core 80 wrong -> 80.0; HT and CP 6 wrong -> 98.5
+    assert sorted(means) == [80.0, 98.5, 98.5, 99.25, 99.25]
+    plt.close(fig)

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from . import experiments as E
+from .final_report import FORMAT_NAMES, collect
+from .stats import seed_interval
 from .tables import MODEL_NAMES, MODEL_ORDER, history_entry, load_runs
 
-__all__ = ["accuracy_vs_rank", "accuracy_vs_parameters", "readme_figure", "training_curves", "main"]
+__all__ = ["accuracy_vs_rank", "accuracy_vs_parameters", "equal_params_curves", "readme_figure", "training_curves",
+           "main"]
 
 #: The README's figure: the sweeps at the budgets chosen on validation, one panel per data set.
 README_FIGURE = "accuracy_vs_parameters.png"
@@ -113,6 +117,52 @@ def accuracy_vs_parameters(ax, runs: list[dict], title: str = "", epoch: int | s
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def equal_params_curves(dataset: str, results_root="results", ax=None):
+    """Test accuracy of the epoch validation chose against the total parameter count, at the
+    equal-parameter budgets of ``dataset`` (one line per format, mean over the completed seeds,
+    error bars the Student-t 95 % interval over seeds; a budget with one seed has no bar), and the
+    final runs of the selected configurations (open markers) and of the baselines. Returns the axes,
+    or None when no run of the group has completed."""
+    points = {}
+    for budget, per_format in E.equal_params_names(dataset).items():
+        for fmt, names in per_format.items():
+            points.setdefault(fmt, []).append(collect(names, fmt, results_root))
+    finals = {fmt: collect(names, fmt, results_root) for fmt, names in E.final_names(dataset).items()}
+    if not any(g.runs for groups in list(points.values()) + [list(finals.values())] for g in groups):
+        return None
+    ax = ax or plt.gca()
+
+    def stats(group):
+        accs = [100 * run["test_predictions"]["acc"] for run in group.runs.values()]
+        interval = seed_interval(accs)
+        half = (interval.high - interval.low) / 2 if interval.n > 1 else 0.0
+        return next(iter(group.runs.values()))["params"], interval.mean, half
+
+    for fmt, groups in points.items():
+        drawn = sorted(stats(g) for g in groups if g.runs)
+        if drawn:
+            line = ax.errorbar([p for p, _, _ in drawn], [m for _, m, _ in drawn], yerr=[h for _, _, h in drawn],
+                               fmt="o-", capsize=3, ms=4, label=FORMAT_NAMES.get(fmt, fmt))
+            color = line[0].get_color()
+        else:
+            color = None
+        if fmt in finals and finals[fmt].runs:
+            x, y, h = stats(finals[fmt])
+            ax.errorbar([x], [y], yerr=[h], fmt="s", mfc="none", capsize=3, color=color,
+                        label=None if drawn else FORMAT_NAMES.get(fmt, fmt))
+    for fmt, group in finals.items():
+        if fmt not in points and group.runs:
+            x, y, h = stats(group)
+            ax.errorbar([x], [y], yerr=[h], fmt="D", capsize=3, label=FORMAT_NAMES.get(fmt, fmt))
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (feature map included; log scale)")
+    ax.set_ylabel("test accuracy (%) at the epoch validation chose")
+    ax.set_title(f"{dataset}: formats at equal parameters (circles) and at rank 32 (open squares)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
 
 
 def readme_figure(results_root="results", min_rank: int = 4):
