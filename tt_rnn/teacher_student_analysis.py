@@ -302,17 +302,23 @@ def samples_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def error_by_rank_markdown(results: dict) -> str:
-    """Markdown: held-out error of every student format and rank (best restart per teacher, mean ±
-    std over teachers; the largest training set), with parameter counts; for the classification task the test ACCURACY and
-    the share of the most frequent label (a constant classifier's accuracy)."""
+def error_by_rank_markdown(results: dict, eps: float = 1e-1) -> str:
+    """Markdown: held-out error of every student format and rank (best restart per teacher; the
+    largest training set), with parameter counts. Regression: the median over teachers with the
+    range, and how many teachers the student reaches within ``eps`` (a held-out relative error is
+    unbounded above: a student that extrapolates badly to a few inputs can be far above 1, so a
+    mean would be one teacher's outlier). Classification: the test ACCURACY, mean ± std and range
+    over teachers, and the share of the most frequent label (a constant classifier's accuracy)."""
     classify = _is_classification(results)
     counts = {kind: n_parameters(results, kind) for kind in MODEL_LABELS if kind != "als"}
     teachers = teacher_summaries(results)
-    head = ["d", "certified CP lower bound", "student", "rank", "parameters",
-            "test accuracy" if classify else "held-out relative error", "teachers"]
+    largest = max(results["config"].get("n_train") or (0,))
     if classify:
-        head.append("most frequent label")
+        head = ["d", "certified CP lower bound", "student", "rank", "parameters", "test accuracy (mean ± std)",
+                "range", "teachers", "most frequent label"]
+    else:
+        head = ["d", "certified CP lower bound", "student", "rank", "parameters", "held-out relative error (median)",
+                "range", f"teachers ≤ {eps:g}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for d in results["config"]["ds"]:
         certs = [t["cp_lower_bound_certified"] for (dd, _), t in sorted(teachers.items()) if dd == d]
@@ -320,20 +326,20 @@ def error_by_rank_markdown(results: dict) -> str:
             str(certs[0]) if len(set(certs)) == 1 else f"{min(certs)}–{max(certs)}")
         for kind in ("cp", "tt", "tt-shared", "ht"):
             curves = {c: v for c, v in student_curves(results, kind).items()  # the largest N only
-                      if c[0] == d and (len(c) == 2 or c[2] == max(results["config"]["n_train"]))}
+                      if c[0] == d and (len(c) == 2 or c[2] == largest)}
             for rank in sorted({r for v in curves.values() for r in v}):
                 best = [min(v[rank]) for v in curves.values() if rank in v]
-                values = [1 - e for e in best] if classify else best
-                mean, std, count = mean_std([v for v in values if math.isfinite(v)])
-                fmt = "{:.1%}" if classify else "{:.2e}"
-                text = "–" if count == 0 else fmt.format(mean) + (
-                    f" ± {fmt.format(std)}" if math.isfinite(std) else "")
-                cells = [str(d), cert, MODEL_LABELS[kind], str(rank), str(counts[kind].get((d, rank), "–")), text,
-                         str(len(best))]
+                cells = [str(d), cert, MODEL_LABELS[kind], str(rank), str(counts[kind].get((d, rank), "–"))]
                 if classify:
+                    acc = [1 - e for e in best]
+                    mean, std, _ = mean_std(acc)
                     shares = [rec["majority_share"] for rec in results["records"] if rec["job"] == "student"
                               and rec["d"] == d and rec["kind"] == kind and rec["rank"] == rank]
-                    cells.append(f"{np.mean(shares):.1%}")
+                    cells += [f"{mean:.1%}" + (f" ± {std:.1%}" if math.isfinite(std) else ""),
+                              f"{min(acc):.1%}–{max(acc):.1%}", str(len(best)), f"{np.mean(shares):.1%}"]
+                else:
+                    reached = sum(1 for e in best if math.isfinite(e) and e <= eps)
+                    cells += [f"{np.median(best):.2g}", f"{min(best):.2g}–{max(best):.2g}", f"{reached}/{len(best)}"]
                 lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -377,7 +383,7 @@ def teacher_student_tables(folder) -> str:
                     else "Held-out relative error")
             parts.append(f"#### {name}\n\n{_status_line(results)}; {results['config']['n_train'][0]} sampled "
                          f"training inputs, {results['config']['n_test']} held-out ones\n\n{what} of the best restart "
-                         f"per teacher (mean ± std over teachers):\n\n" + error_by_rank_markdown(results))
+                         f"per teacher:\n\n" + error_by_rank_markdown(results))
     for name, results in found.items():
         if results["config"]["inputs"] == "continuous":
             parts.append(f"#### {name}\n\n{_status_line(results)}\n\nHeld-out relative error (best restart, "

@@ -169,7 +169,7 @@ def plot_samples(results: dict, ax=None):
 def plot_held_out_vs_parameters(results: dict, axes=None, kinds=("cp", "tt", "tt-shared", "ht")):
     """Sampled inputs (one panel per ``d``): held-out relative error, or test accuracy for the
     classification task, against the students' parameter counts; best restart per teacher, line =
-    mean over teachers, band = min to max. The dotted line is the teacher's parameter count."""
+    median over teachers (accuracy: mean), band = min to max. The dotted line is the teacher's parameter count."""
     classify = results["config"].get("task", "regression") == "classification"
     ds = list(results["config"]["ds"])
     if axes is None:
@@ -187,7 +187,8 @@ def plot_held_out_vs_parameters(results: dict, axes=None, kinds=("cp", "tt", "tt
             if classify:
                 per_rank = [[1 - e for e in values] for values in per_rank]
             x = [counts[(d, r)] for r in ranks]
-            ax.plot(x, [np.mean(v) for v in per_rank], "o-", color=COLORS[kind], label=MODEL_LABELS[kind])
+            centre = np.mean if classify else np.median  # a held-out error is unbounded: the median
+            ax.plot(x, [centre(v) for v in per_rank], "o-", color=COLORS[kind], label=MODEL_LABELS[kind])
             ax.fill_between(x, [min(v) for v in per_rank], [max(v) for v in per_rank], color=COLORS[kind], alpha=0.15)
         teacher = next((t for (dd, _), t in teacher_summaries(results).items() if dd == d), None)
         if teacher is not None:
