@@ -246,11 +246,11 @@ def final_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     groups = [collect(names[fmt], fmt, root) for fmt in selected]
     val_size = E.get(names[selected[0]][E.FINAL_SEEDS[0]]).val_size
     lines = [f"Each format at the configuration its own search selected on validation (`SELECTED` in "
-             f"`tt_rnn/experiments.py`), trained on the training set less the {val_size:,}-image validation split "
+             f"`tt_rnn/experiments.py`), fitted on the training set less the {val_size:,}-image validation split "
              f"for up to {budget['epochs']} epochs, stopped after {budget['patience']} epochs without a new best "
              f"validation accuracy; test accuracy of the epoch validation chose; seeds {', '.join(map(str, E.FINAL_SEEDS))}. "
              "Mean ± sample std over seeds [seeds], and a Student-t 95 % interval over seeds.", "",
-             "| format | runs | rank | params | chosen epoch (of trained) | val. acc. (%) | test acc. (%) | "
+             "| format | runs | rank | params | chosen epoch (of epochs run) | val. acc. (%) | test acc. (%) | "
              "95 % interval (%) |", "|---|---|---|---|---|---|---|---|"]
     for group in groups:
         config = E.get(group.names[min(group.names)])
