@@ -137,6 +137,33 @@ def test_the_equal_parameter_runs_are_the_final_runs_at_another_rank():
                 assert name == f"mnist/equal_params/{fmt}_p{budget}" + ("" if seed == 0 else f"_s{seed}")
 
 
+def test_cifar10_compares_at_the_search_budget_and_the_baselines_train_like_the_equal_parameter_runs(monkeypatch):
+    # CIFAR-10's equal-parameter runs train at the searches' per-trial budget (the final runs' is out of reach)
+    assert E.EQUAL_PARAMS_TRAINING["mnist"] == {}
+    short = E.EQUAL_PARAMS_TRAINING["cifar10"]
+    spec = S.SEARCHES["cifar10/tt"]
+    assert (short["epochs"], short["train_subset"]) == (spec.epochs, spec.train_subset)
+    monkeypatch.setitem(E.SELECTED, "cifar10/tt", dict(lr=1e-3, weight_decay=0.0, dropout=0.0, m=32,
+                                                       augment="crop-flip", init="random", constant_feature=False))
+    config = E.comparison_config("cifar10/tt", seed=2, rank=5)
+    assert (config.epochs, config.train_subset, config.patience, config.rank, config.seed) == (10, 20000, None, 5, 2)
+    assert config.save_predictions and config.evaluate_test and (config.val_size, config.split_seed) == (5000, 0)
+    assert E.final_config("cifar10/tt").epochs == E.FINAL_BUDGET["cifar10"]["epochs"]  # the finals keep theirs
+    # the baselines: searched on both data sets; the CNN's patch is the whole image
+    for dataset, size in E.IMAGE_SIZE.items():
+        assert {"pool-linear", "cnn"} <= set(E.SEARCH_FORMATS[dataset])
+        cnn = E.search_base(dataset, "cnn")
+        assert (cnn.features, cnn.patch_size, cnn.model) == ("cnn", size, "pool-linear")
+        assert E.search_base(dataset, "pool-linear").patch_size == E.SEARCH_BASES[dataset].patch_size
+        assert set(E.final_names(dataset)) == set(E.MODELS)
+        for fmt, names in E.baseline_names(dataset).items():
+            assert fmt in E.BASELINES
+            assert all(name.startswith(f"{dataset}/baselines/{fmt}") for name in names.values())
+            assert all((name in E.EXPERIMENTS) == (f"{dataset}/{fmt}" in E.SELECTED) for name in names.values())
+    # channels 16, 32, 64 on 3 input channels: a few hundred parameters more than on MNIST's 1
+    assert parameter_count(E.search_base("cifar10", "cnn").replace(m=64)) == 77_338
+
+
 # ----------------------------------------------------------------------------- the report (synthetic files)
 
 N_IMAGES = 400
@@ -198,7 +225,7 @@ def test_the_final_report_gives_means_intervals_and_paired_tests(tmp_path):
     assert rows["TT (distinct cores)"][3] == "4 (4), 4 (4), 4 (4)"  # the epoch validation chose
     assert rows["TT (distinct cores)"][4] == "94.00 ± 0.00 [3]"  # validation accuracy at that epoch
     assert rows["HT (deep)"][5] == "98.50 ± 0.00 [3]" and rows["CP (shallow)"][5] == "98.50 ± 0.00 [3]"
-    assert rows["CNN (baseline)"][0] == "search not finished"
+    assert "CNN (baseline)" not in rows and "pool-linear (baseline)" not in rows  # with the equal-parameter runs
     lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("- ")}
     assert len(lines) == 6  # every pair of the four formats
     # HT and CP: the same accuracy on other images: a null difference
@@ -339,3 +366,31 @@ def test_the_equal_parameter_curves_draw_the_means_and_intervals_of_the_complete
     # the shared core 80 wrong -> 80.0; HT and CP 6 wrong -> 98.5
     assert sorted(means) == [80.0, 98.5, 98.5, 99.25, 99.25]
     plt.close(fig)
+
+
+def test_the_baselines_are_reported_with_the_formats_at_the_budget_nearest_their_size(tmp_path, monkeypatch):
+    budgets = E.equal_params_names("mnist")
+    small = min(budgets)
+    for fmt, names in budgets[small].items():
+        for seed, name in names.items():
+            _write_run(tmp_path, name, WRONG[fmt][seed])
+    cnn = dict(lr=1e-3, weight_decay=0.0, dropout=0.0, m=64, augment="shift")
+    monkeypatch.setitem(E.SELECTED, "mnist/cnn", cnn)
+    for seed, name in E.baseline_names("mnist")["cnn"].items():
+        config = E.comparison_config("mnist/cnn", seed)
+        monkeypatch.setitem(E.EXPERIMENTS, name, config.replace(results_path=f"results/{name}.json"))
+        _write_run(tmp_path, name, list(range(380, 400)))  # 95 % on every seed
+    text = equal_params_tables(tmp_path / "mnist" / "equal_params", n_resamples=200)
+    rows = _rows(text)
+    assert rows["CNN (baseline)"][:2] == ["3 of 3", "1,234"] and rows["CNN (baseline)"][3] == "95.00 ± 0.00 [3]"
+    assert rows["pool-linear (baseline)"][0] == "search not finished"
+    # compared with every format at the budget nearest its count (1,234 -> the smallest), Holm over
+    # that group's pairs (the four formats and the baseline: 10)
+    section = text.split("CNN (baseline) against the formats at")[1]
+    assert section.startswith(f" {small:,} parameters")
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(lines) == 4 and all("CNN (baseline)" in line for line in lines)
+    tt = next(line for line in lines if line.startswith("- TT (distinct cores) > CNN (baseline)"))
+    assert "; significant (p 0.0093, every seed)" in tt and "Holm over 10 pairs" in tt  # 20 vs 2-4 discordant
+    assert "- CNN (baseline) > TT (shared core)" in section  # 95 % against 80 %
+    assert "up to 30 epochs on the whole training set less the 5,000-image validation split, stopped after 10" in text

@@ -77,8 +77,7 @@ def test_two_workers_share_one_journal_through_the_sweep_runner(spec, tmp_path):
 def test_every_format_of_a_data_set_gets_the_same_space_and_budget():
     for dataset in ("mnist", "cifar10"):
         specs = [s for name, s in S.SEARCHES.items() if name.startswith(dataset + "/")]
-        assert {s.name.split("/")[1] for s in specs} == {"tt-shared", "tt", "ht", "cp"} | (
-            {"pool-linear", "cnn"} if dataset == "mnist" else set())
+        assert {s.name.split("/")[1] for s in specs} == {"tt-shared", "tt", "ht", "cp", "pool-linear", "cnn"}
         assert len({(s.epochs, s.train_subset, s.n_trials, s.base.rank, s.base.val_size) for s in specs}) == 1
         assert all(s.base.val_size > 0 for s in specs)
 
@@ -86,17 +85,19 @@ def test_every_format_of_a_data_set_gets_the_same_space_and_budget():
 def test_the_baselines_draw_only_the_fields_that_apply_to_them():
     params = {"init": "identity", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "m": 64, "init_noise": 1.0,
               "features": "linear", "augment": "shift"}
-    drawn = {}
-    for name in ("mnist/tt", "mnist/pool-linear", "mnist/cnn"):
-        trial = optuna.trial.FixedTrial(params)
-        spec = S.SEARCHES[name]
-        changes = S.suggest(trial, "mnist", spec.base)
-        drawn[name] = set(trial.params)
-        spec.base.replace(**changes).validate()  # every trial is a configuration that can run
-    assert drawn["mnist/tt"] == set(params)
-    assert drawn["mnist/pool-linear"] == set(params) - {"init", "init_noise"}
-    assert drawn["mnist/cnn"] == set(params) - {"init", "init_noise", "features"}
-    assert S.SEARCHES["mnist/cnn"].base.features == "cnn" and S.SEARCHES["mnist/cnn"].base.patch_size == 28
+    for dataset, augment, size in (("mnist", "shift", 28), ("cifar10", "crop-flip", 32)):
+        drawn = {}
+        for fmt in ("tt", "pool-linear", "cnn"):
+            trial = optuna.trial.FixedTrial({**params, "augment": augment})
+            spec = S.SEARCHES[f"{dataset}/{fmt}"]
+            changes = S.suggest(trial, dataset, spec.base)
+            drawn[fmt] = set(trial.params)
+            spec.base.replace(**changes).validate()  # every trial is a configuration that can run
+        assert drawn["tt"] == set(params)
+        assert drawn["pool-linear"] == set(params) - {"init", "init_noise"}
+        assert drawn["cnn"] == set(params) - {"init", "init_noise", "features"}
+        cnn = S.SEARCHES[f"{dataset}/cnn"].base
+        assert (cnn.features, cnn.patch_size) == ("cnn", size)  # the whole image
 
 
 def test_a_dry_run_reads_the_journal_without_writing_to_it(spec, tmp_path, monkeypatch, capsys):

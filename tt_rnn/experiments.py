@@ -24,7 +24,8 @@ __all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNI
            "BUDGET_PROBES", "BUDGET_EPOCHS", "BUDGET_TOL", "BUDGET_SEEDS", "budget_study", "budget_seeds", "budget_folder",
            "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP", "SEARCH_BASES", "SEARCH_RANK",
            "BASELINES", "SEARCH_FORMATS", "TRIAL_PARAMS", "search_base", "trial_changes", "SELECTED",
-           "FINAL_BUDGET", "FINAL_SEEDS", "EQUAL_PARAMS", "selected_config", "final_config", "final_names",
+           "FINAL_BUDGET", "FINAL_SEEDS", "EQUAL_PARAMS", "EQUAL_PARAMS_TRAINING", "IMAGE_SIZE", "selected_config",
+           "final_config", "comparison_config", "final_names", "baseline_names",
            "equal_params_names"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
@@ -180,21 +181,21 @@ RECTIFIER_LR = {"mnist": {"tt-shared": 2e-3, "tt": 2e-3, "ht": 8e-3, "cp": 3.2e-
 # --- Per-format searches on validation (tt_rnn.search) and the configurations they selected.
 # A search trains the base of its data set (the best models' settings under the protocol) at
 # SEARCH_RANK and varies what :func:`trial_changes` maps a trial's parameters onto. The two
-# baselines (MNIST only) are searched the same way, over the fields that apply to them:
+# baselines are searched the same way on both data sets, over the fields that apply to them:
 # "pool-linear" is the tensor networks' per-patch feature map averaged over the patches, then a
 # linear classifier; "cnn" is a standard CNN on the whole image (tt_rnn.features.CNNFeatures with
 # the patch = the image, d = 1) and the same linear classifier. Neither takes the identity
 # initialisation (it is defined for the multilinear networks only) nor the constant feature (a
 # bias the linear classifier has already), so their searches leave out init and init_noise; the
-# CNN's feature map is fixed (channels 16, 32 and 64: 74,650 parameters with m = 32, 77,050 with
-# m = 64, about the smallest equal-parameter budget below), so its search leaves out the choice of
-# feature map.
+# CNN's feature map is fixed (channels 16, 32 and 64; on MNIST 74,650 parameters with m = 32,
+# 77,050 with m = 64, about the smallest equal-parameter budget below), so its search leaves out
+# the choice of feature map; its patch is the whole image (IMAGE_SIZE).
 SEARCH_BASES = {"mnist": MNIST_VAL_BEST, "cifar10": CIFAR10_VAL_BEST}
 SEARCH_RANK = 32
 BASELINES = {"pool-linear": dict(model="pool-linear", init="random", constant_feature=False),
-             "cnn": dict(model="pool-linear", features="cnn", patch_size=28, hidden=16, init="random",
-                         constant_feature=False)}
-SEARCH_FORMATS = {"mnist": MODELS + tuple(BASELINES), "cifar10": MODELS}
+             "cnn": dict(model="pool-linear", features="cnn", hidden=16, init="random", constant_feature=False)}
+IMAGE_SIZE = {"mnist": 28, "cifar10": 32}
+SEARCH_FORMATS = {"mnist": MODELS + tuple(BASELINES), "cifar10": MODELS + tuple(BASELINES)}
 # the fields a trial may set (tt_rnn.search.suggest draws them; the baselines draw a subset)
 TRIAL_PARAMS = ("init", "lr", "weight_decay", "dropout", "m", "init_noise", "features", "augment")
 
@@ -206,6 +207,8 @@ def search_base(dataset: str, fmt: str) -> TrainConfig:
         raise ValueError(f"no search {dataset}/{fmt}; searches: "
                          f"{', '.join(f'{d}/{f}' for d, fs in SEARCH_FORMATS.items() for f in fs)}")
     base = SEARCH_BASES[dataset].replace(rank=SEARCH_RANK, **_RUN)
+    if fmt == "cnn":
+        return base.replace(**BASELINES[fmt], patch_size=IMAGE_SIZE[dataset])
     return base.replace(**BASELINES[fmt]) if fmt in BASELINES else base.replace(model=fmt)
 
 
@@ -376,6 +379,13 @@ FINAL_SEEDS = (0, 1, 2)
 # rank-32 models of the shared core (65,568), HT (76,927) and CP (62,591) and the CNN baseline;
 # all three are where TT with distinct cores, whose count grows by about 2 d m r per rank, lands
 # within 1 % (ranks 7, 11 and 17); the other formats land within 1.1 %.
+# How the equal-parameter runs and the baselines train (changes to the final runs' training).
+# MNIST: as the final runs. CIFAR-10: at the searches' per-trial budget (10 epochs on 20,000 of the
+# 45,000 training images, the same validation split), because the final runs' budget (up to 80
+# epochs on 45,000 images, about an hour a run on one core) times 36 equal-parameter runs and 6
+# baseline runs is far beyond the compute of this study (docs/protocol.md#compute); the figure and
+# tables say which budget each comparison had.
+EQUAL_PARAMS_TRAINING = {"mnist": {}, "cifar10": dict(epochs=10, patience=None, train_subset=20000)}
 EQUAL_PARAMS: dict[str, dict[int, dict[str, int]]] = {
     "mnist": {78_000: {"tt-shared": 37, "tt": 7, "ht": 33, "cp": 47},
               145_000: {"tt-shared": 57, "tt": 11, "ht": 61, "cp": 112},
@@ -406,11 +416,28 @@ def final_config(search: str, seed: int = 0, rank: int | None = None) -> TrainCo
 
 
 def final_names(dataset: str) -> dict[str, dict[int, str]]:
-    """``{format: {seed: name}}``: the final runs of every format searched on ``dataset``, named
-    ``<dataset>/final/<format>`` (seed 0) and ``..._s<seed>``; a format whose search has no
-    :data:`SELECTED` entry yet has names but no experiments."""
+    """``{format: {seed: name}}``: the final runs of the four tensor-network formats of
+    ``dataset``, named ``<dataset>/final/<format>`` (seed 0) and ``..._s<seed>``; a format whose
+    search has no :data:`SELECTED` entry yet has names but no experiments. (The baselines are
+    trained with the equal-parameter runs: :func:`baseline_names`.)"""
     return {fmt: {seed: f"{dataset}/final/{fmt}{_seed_suffix(seed)}" for seed in FINAL_SEEDS}
-            for fmt in SEARCH_FORMATS[dataset]}
+            for fmt in SEARCH_FORMATS[dataset] if fmt in MODELS}
+
+
+def comparison_config(search: str, seed: int = 0, rank: int | None = None) -> TrainConfig:
+    """An equal-parameter run (``rank``) or a baseline run (no rank) of ``search``'s selected
+    configuration: :func:`final_config` with the data set's :data:`EQUAL_PARAMS_TRAINING`."""
+    return final_config(search, seed, rank).replace(**EQUAL_PARAMS_TRAINING[search.split("/")[0]])
+
+
+def baseline_names(dataset: str) -> dict[str, dict[int, str]]:
+    """``{baseline: {seed: name}}``: the baselines of :data:`BASELINES` at their selected
+    configurations, trained as the equal-parameter runs of ``dataset`` (:func:`comparison_config`)
+    and compared with the formats there, named ``<dataset>/baselines/<baseline>`` and
+    ``..._s<seed>``; a baseline whose search has no :data:`SELECTED` entry yet has names but no
+    experiments."""
+    return {fmt: {seed: f"{dataset}/baselines/{fmt}{_seed_suffix(seed)}" for seed in FINAL_SEEDS}
+            for fmt in SEARCH_FORMATS[dataset] if fmt in BASELINES}
 
 
 def equal_params_names(dataset: str) -> dict[int, dict[str, dict[int, str]]]:
@@ -425,7 +452,10 @@ def equal_params_names(dataset: str) -> dict[int, dict[str, dict[int, str]]]:
 EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed))
                    for dataset in SEARCH_FORMATS for fmt, names in final_names(dataset).items()
                    if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
-EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
+EXPERIMENTS.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed))
+                   for dataset in SEARCH_FORMATS for fmt, names in baseline_names(dataset).items()
+                   if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
+EXPERIMENTS.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
                    for dataset in EQUAL_PARAMS for budget, formats in equal_params_names(dataset).items()
                    for fmt, names in formats.items() for seed, name in names.items())
 

@@ -6,7 +6,9 @@ tensor networks at equal parameter counts (:data:`tt_rnn.experiments.EQUAL_PARAM
   seeds and a Student-t 95 % interval, :func:`tt_rnn.stats.seed_interval`), the epoch validation
   chose, the parameter count and the validation accuracy; then every pair of formats compared;
 * :func:`equal_params_tables` — ``results/<data>/equal_params``: test accuracy against parameter
-  count per format, and at each budget every pair of formats compared;
+  count per format, and at each budget every pair of formats compared; the baselines
+  (``results/<data>/baselines``, trained the same way), each compared with the formats at the
+  budget nearest its own parameter count;
 * :func:`compare` — the paired comparisons both use.
 
 A pair of formats is compared on the test images and seeds both have (seed ``k`` of one format
@@ -278,10 +280,27 @@ def final_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     return text
 
 
+def _training(config) -> str:
+    """How a run of an equal-parameter group trained, in words (its data set's
+    :data:`tt_rnn.experiments.EQUAL_PARAMS_TRAINING` applied to the final runs' training)."""
+    images = f"{config.train_subset:,} training images" if config.train_subset else "the whole training set"
+    stop = (f", stopped after {config.patience} epochs without a new best validation accuracy" if config.patience
+            else "")
+    return (f"up to {config.epochs} epochs on {images} less the {config.val_size:,}-image validation split{stop}; "
+            f"seeds {', '.join(map(str, E.FINAL_SEEDS))}")
+
+
+def _nearest_budget(params: int, budgets) -> int:
+    """The budget closest to ``params`` on a log scale."""
+    return min(budgets, key=lambda b: (abs(math.log(b / params)), b))
+
+
 def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     """Markdown for ``results/<data>/equal_params``: test accuracy against parameter count per
-    format (the rank of each budget, its count, mean ± std and 95 % interval over seeds), then at
-    each budget every pair of formats compared."""
+    format (the rank of each budget, its count, mean ± std and 95 % interval over seeds), the
+    baselines (:func:`tt_rnn.experiments.baseline_names`, trained the same way), then at each
+    budget every pair of formats compared, and each baseline compared with the formats at the
+    budget nearest its own parameter count."""
     dataset, root = _dataset(folder)
     budgets = E.equal_params_names(dataset)
     if not budgets:
@@ -292,12 +311,12 @@ def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     formats = list(dict.fromkeys(fmt for per_budget in budgets.values() for fmt in per_budget))
     groups = {(budget, fmt): collect(budgets[budget][fmt], fmt, root)
               for budget in budgets for fmt in formats if fmt in budgets[budget]}
-    budget = E.FINAL_BUDGET[dataset]
+    first = next(iter(groups.values()))
+    training = _training(E.get(first.names[min(first.names)]))
     lines = [f"Each format at its selected configuration with the rank whose total parameter count (feature map "
-             f"included) is closest to the budget; the training of the final runs (up to {budget['epochs']} epochs, "
-             f"patience {budget['patience']}, seeds {', '.join(map(str, E.FINAL_SEEDS))}). Cells: test accuracy (%) "
-             "mean ± std [seeds], Student-t 95 % interval; rank and parameter count.", "",
-             "| format | " + " | ".join(f"{b:,} parameters" for b in budgets) + " |",
+             f"included) is closest to the budget, trained for {training}; test accuracy of the epoch validation "
+             "chose. Cells: test accuracy (%) mean ± std [seeds], Student-t 95 % interval; rank and parameter count.",
+             "", "| format | " + " | ".join(f"{b:,} parameters" for b in budgets) + " |",
              "|---|" + "---|" * len(budgets)]
     for fmt in formats:
         cells = []
@@ -313,7 +332,9 @@ def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
             cells.append(f"{shown} (r {config.rank}, {params:,})")
         lines.append(f"| {FORMAT_NAMES.get(fmt, fmt)} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
-    missing = _missing(list(groups.values()))
+    baselines, baseline_text = _baselines(dataset, root, list(budgets))
+    text += baseline_text
+    missing = _missing(list(groups.values()) + [g for g, _ in baselines])
     if missing:
         text += f"\n\n{missing}"
     for b in budgets:
@@ -321,6 +342,40 @@ def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
         if pairs:
             text += f"\n\nAt {b:,} parameters, every pair of formats, the better first:\n\n" + "\n".join(
                 comparison_lines(pairs))
+    for group, nearest in baselines:
+        if not group.runs:
+            continue
+        pairs = compare([group] + [g for (bb, _), g in groups.items() if bb == nearest and g.runs], n_resamples)
+        pairs = [p for p in pairs if group in (p["a"], p["b"])]
+        if pairs:
+            text += (f"\n\n{group.label} against the formats at {nearest:,} parameters (the budget nearest its "
+                     "own count; Holm over every pair of that group):\n\n" + "\n".join(comparison_lines(pairs)))
     if not any(g.runs for g in groups.values()):
         text += "\n\nThe paired comparisons at each budget follow once two formats have completed runs there."
     return text
+
+
+def _baselines(dataset: str, root: Path, budgets: list[int]) -> tuple[list[tuple[FormatRuns, int]], str]:
+    """The baselines' groups (each with the budget nearest its parameter count) and their table."""
+    names = E.baseline_names(dataset)
+    if not names:
+        return [], ""
+    lines = ["", "", "The baselines (the same per-patch feature map averaged over the patches, then a linear "
+             "classifier; a small standard CNN on the whole image), each at the configuration its own search "
+             "selected, trained the same way:", "",
+             "| baseline | runs | params | val. acc. (%) | test acc. (%) | 95 % interval (%) |",
+             "|---|---|---|---|---|---|"]
+    out = []
+    for fmt, seeds in names.items():
+        label = FORMAT_NAMES.get(fmt, fmt)
+        if f"{dataset}/{fmt}" not in E.SELECTED:
+            lines.append(f"| {label} | {_search_status(dataset, fmt, root)} | | | | |")
+            continue
+        group = collect(seeds, fmt, root)
+        params = next((r["params"] for r in group.runs.values()), parameter_count(E.get(seeds[min(seeds)])))
+        val = [group.runs[s]["chosen"]["val_acc"] for s in sorted(group.runs)]
+        test, interval = _accuracy(_test_accs(group))
+        lines.append(f"| {label} | {len(group.runs)} of {len(seeds)} | {params:,} | "
+                     f"{_accuracy(val)[0] if val else '–'} | {test} | {interval} |")
+        out.append((group, _nearest_budget(params, budgets)))
+    return out, "\n".join(lines)

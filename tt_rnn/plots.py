@@ -122,15 +122,22 @@ def accuracy_vs_parameters(ax, runs: list[dict], title: str = "", epoch: int | s
 def equal_params_curves(dataset: str, results_root="results", ax=None):
     """Test accuracy of the epoch validation chose against the total parameter count, at the
     equal-parameter budgets of ``dataset`` (one line per format, mean over the completed seeds,
-    error bars the Student-t 95 % interval over seeds; a budget with one seed has no bar), and the
-    final runs of the selected configurations (open markers) and of the baselines. Returns the axes,
-    or None when no run of the group has completed."""
+    error bars the Student-t 95 % interval over seeds; a budget with one seed has no bar), the
+    baselines (diamonds, trained the same way) and, where they trained the same way too, the final
+    runs of the selected configurations at rank 32 (open squares). Returns the axes, or None when
+    no run of the group has completed."""
     points = {}
     for budget, per_format in E.equal_params_names(dataset).items():
         for fmt, names in per_format.items():
             points.setdefault(fmt, []).append(collect(names, fmt, results_root))
-    finals = {fmt: collect(names, fmt, results_root) for fmt, names in E.final_names(dataset).items()}
-    if not any(g.runs for groups in list(points.values()) + [list(finals.values())] for g in groups):
+    baselines = {fmt: collect(names, fmt, results_root) for fmt, names in E.baseline_names(dataset).items()
+                 if f"{dataset}/{fmt}" in E.SELECTED}
+    # the final runs share the curves' training only where EQUAL_PARAMS_TRAINING changes nothing
+    same_training = not E.EQUAL_PARAMS_TRAINING[dataset]
+    finals = ({fmt: collect(names, fmt, results_root) for fmt, names in E.final_names(dataset).items()
+               if f"{dataset}/{fmt}" in E.SELECTED} if same_training else {})
+    drawn_groups = [g for groups in points.values() for g in groups] + list(baselines.values()) + list(finals.values())
+    if not any(g.runs for g in drawn_groups):
         return None
     ax = ax or plt.gca()
 
@@ -152,14 +159,19 @@ def equal_params_curves(dataset: str, results_root="results", ax=None):
             x, y, h = stats(finals[fmt])
             ax.errorbar([x], [y], yerr=[h], fmt="s", mfc="none", capsize=3, color=color,
                         label=None if drawn else FORMAT_NAMES.get(fmt, fmt))
-    for fmt, group in finals.items():
-        if fmt not in points and group.runs:
+    for fmt, group in baselines.items():
+        if group.runs:
             x, y, h = stats(group)
             ax.errorbar([x], [y], yerr=[h], fmt="D", capsize=3, label=FORMAT_NAMES.get(fmt, fmt))
+    first = next(g for g in drawn_groups if g.runs)
+    config = E.get(first.names[min(first.names)])
     ax.set_xscale("log")
     ax.set_xlabel("parameters (feature map included; log scale)")
     ax.set_ylabel("test accuracy (%) at the epoch validation chose")
-    ax.set_title(f"{dataset}: formats at equal parameters (circles) and at rank 32 (open squares)", fontsize=9)
+    squares = " and at rank 32 (open squares)" if finals else ""
+    subset = f", {config.train_subset:,} training images" if config.train_subset else ""
+    ax.set_title(f"{dataset}: formats at equal parameters (circles){squares}, baselines (diamonds); "
+                 f"up to {config.epochs} epochs{subset}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax

@@ -58,8 +58,8 @@ from .runfiles import cpu_name, process_is_gone, provenance, this_process, write
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
 
-__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "SearchJob", "summary", "selected_entry",
-           "selection_problems", "main"]
+__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "trial_seconds", "SearchJob", "summary",
+           "selected_entry", "selection_problems", "main"]
 
 SEARCH_ROOT = "results/search"
 TRIAL_ROOT = "runs/search"
@@ -151,6 +151,18 @@ def _read_only_study(spec: SearchSpec) -> optuna.Study:
     ``load_if_exists`` appends a create-study record to the journal every time it is called)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.load_study(study_name=spec.name, storage=JournalStorage(JournalFileBackend(str(spec.journal))))
+
+
+def trial_seconds(spec: SearchSpec) -> float:
+    """Seconds the finished trials of ``spec`` took (start to end of each completed or pruned
+    trial, read from the journal without writing to it; 0 without a journal). A trial that a
+    worker left running at a session's end counts from its resumption: the interrupted part is
+    not in the journal's times."""
+    if not spec.journal.is_file():
+        return 0.0
+    trials = _read_only_study(spec).get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return float(sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+                     if t.datetime_start and t.datetime_complete))
 
 
 def _retry_dead_trials(spec: SearchSpec, the_study: optuna.Study) -> int:

@@ -10,6 +10,7 @@ named experiments (:mod:`tt_rnn.experiments`) and writes nothing but Markdown.
 * :func:`tt_rnn.final_report.final_tables`, :func:`~tt_rnn.final_report.equal_params_tables` — the
   formats at their selected configurations and at equal parameters, with paired tests (sections
   ``<data>/final`` and ``<data>/equal_params``);
+* :func:`cpu_hours_table` — the compute the second round has spent (section ``second_round_cpu``);
 * :func:`update_file` — regenerates the ``<!-- results:KEY -->`` blocks of a Markdown file
   (``python -m tt_rnn.tables --update docs/results-mnist.md``; ``make tables`` updates every such
   file of the README and ``docs/``).
@@ -25,17 +26,18 @@ from pathlib import Path
 
 from .cli import OneLineParser
 from .config import experiment_fields
-from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, BUDGET_TOL, budget_folder, budget_study, get
+from .experiments import BUDGET_EPOCHS, BUDGET_PROBES, BUDGET_TOL, SEARCH_FORMATS, budget_folder, budget_study, get
 from .final_report import FORMAT_NAMES, equal_params_tables, final_tables
 from .generalized_report import generalized_tables
 from .rank.report import rank_tables
 from .runfiles import ResultsFileError, load_runs, portable_path, read_results
+from .search import SEARCHES, trial_seconds
 from .teacher_student_analysis import teacher_student_tables
 
 __all__ = ["MODEL_NAMES", "MODEL_ORDER", "load_runs", "provenance_table", "provenance_summary",
            "runs_table", "seed_summary", "history_entry", "sweep_table", "describe", "folder_tables",
            "benchmark_tables", "update_file", "main", "BudgetChoice", "select_budget", "budget_table",
-           "budget_tables", "converged_sweep_tables"]
+           "budget_tables", "converged_sweep_tables", "cpu_hours_table"]
 
 MODEL_NAMES = {"cp": "CP (shallow)", "tt": "TT (distinct cores)", "tt-shared": "TT (shared core)",
                "ht": "HT (deep)"}
@@ -409,6 +411,28 @@ def search_tables(folder) -> str:
                       "|---|---|---|---|---|", *rows])
 
 
+def cpu_hours_table(folder) -> str:
+    """The single-core CPU-hours the second round has spent, per data set and part: the searches'
+    finished trials (:func:`tt_rnn.search.trial_seconds`) and the wall time every results file of
+    the final, equal-parameter and baseline runs records (runs are single-threaded, so wall time
+    is CPU time; a run in progress counts to its last checkpoint). ``folder``: ``results/<key>``;
+    the results root is its parent."""
+    root = Path(folder).parent
+    lines = ["| data set | searches | final runs | equal parameters | baselines | total |", "|---|---|---|---|---|---|"]
+    grand = 0.0
+    for dataset in SEARCH_FORMATS:
+        searches = sum(trial_seconds(spec) for name, spec in SEARCHES.items() if name.startswith(f"{dataset}/"))
+        parts = [searches]
+        for group in ("final", "equal_params", "baselines"):
+            parts.append(sum(read_results(p).get("wall_time_s", 0.0) for p in sorted((root / dataset / group).glob("*.json"))))
+        grand += sum(parts)
+        name = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}[dataset]
+        lines.append(f"| {name} | " + " | ".join(f"{s / 3600:.2f}" for s in parts) + f" | {sum(parts) / 3600:.2f} |")
+    lines.append(f"| all | | | | | {grand / 3600:.2f} |")
+    return ("Single-core CPU-hours spent so far (finished search trials from their journals; runs from the wall "
+            "time their results files record):\n\n" + "\n".join(lines))
+
+
 def _section_tables(key: str):
     """The renderer of README section ``key`` (results/KEY)."""
     if key == "rank":
@@ -419,6 +443,8 @@ def _section_tables(key: str):
         return benchmark_tables
     if key == "teacher_student":
         return teacher_student_tables
+    if key == "second_round_cpu":
+        return cpu_hours_table
     if key.startswith("search/"):
         return search_tables
     if key.endswith("/final"):
