@@ -393,4 +393,5 @@ def test_the_baselines_are_reported_with_the_formats_at_the_budget_nearest_their
     tt = next(line for line in lines if line.startswith("- TT (distinct cores) > CNN (baseline)"))
     assert "; significant (p 0.0093, every seed)" in tt and "Holm over 10 pairs" in tt  # 20 vs 2-4 discordant
     assert "- CNN (baseline) > TT (shared core)" in section  # 95 % against 80 %
-    assert "up to 30 epochs on the whole training set less the 5,000-image validation split, stopped after 10" in text
+    assert "each run up to 30 epochs on the whole training set less the 5,000-image validation split, stopped " \
+           "after 10" in text

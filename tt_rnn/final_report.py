@@ -283,11 +283,12 @@ def final_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
 def _training(config) -> str:
     """How a run of an equal-parameter group trained, in words (its data set's
     :data:`tt_rnn.experiments.EQUAL_PARAMS_TRAINING` applied to the final runs' training)."""
-    images = f"{config.train_subset:,} training images" if config.train_subset else "the whole training set"
+    split = f"the {config.val_size:,}-image validation split"
+    images = (f"{config.train_subset:,} of the training images left after {split}" if config.train_subset
+              else f"the whole training set less {split}")
     stop = (f", stopped after {config.patience} epochs without a new best validation accuracy" if config.patience
             else "")
-    return (f"up to {config.epochs} epochs on {images} less the {config.val_size:,}-image validation split{stop}; "
-            f"seeds {', '.join(map(str, E.FINAL_SEEDS))}")
+    return f"{config.epochs} epochs on {images}{stop}; seeds {', '.join(map(str, E.FINAL_SEEDS))}"
 
 
 def _nearest_budget(params: int, budgets) -> int:
@@ -314,7 +315,7 @@ def equal_params_tables(folder, n_resamples: int = N_RESAMPLES) -> str:
     first = next(iter(groups.values()))
     training = _training(E.get(first.names[min(first.names)]))
     lines = [f"Each format at its selected configuration with the rank whose total parameter count (feature map "
-             f"included) is closest to the budget, trained for {training}; test accuracy of the epoch validation "
+             f"included) is closest to the budget; each run up to {training}; test accuracy of the epoch validation "
              "chose. Cells: test accuracy (%) mean ± std [seeds], Student-t 95 % interval; rank and parameter count.",
              "", "| format | " + " | ".join(f"{b:,} parameters" for b in budgets) + " |",
              "|---|" + "---|" * len(budgets)]
@@ -362,7 +363,7 @@ def _baselines(dataset: str, root: Path, budgets: list[int]) -> tuple[list[tuple
         return [], ""
     lines = ["", "", "The baselines (the same per-patch feature map averaged over the patches, then a linear "
              "classifier; a small standard CNN on the whole image), each at the configuration its own search "
-             "selected, trained the same way:", "",
+             "selected, with the same training:", "",
              "| baseline | runs | params | val. acc. (%) | test acc. (%) | 95 % interval (%) |",
              "|---|---|---|---|---|---|"]
     out = []
