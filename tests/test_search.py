@@ -107,3 +107,17 @@ def test_a_dry_run_reads_the_journal_without_writing_to_it(spec, tmp_path, monke
     assert S.main([spec.name, "--dry-run"]) == 0
     assert "tiny/cp: 3 of 3 trials finished" in capsys.readouterr().out
     assert spec.journal.read_bytes() == before
+
+
+def test_a_search_resumed_one_trial_at_a_time_draws_new_configurations(spec):
+    # every call is a new process in practice (a new study object, a freshly seeded sampler); an
+    # earlier version seeded each with the same number and drew the first start-up trial again
+    spec = S.SearchSpec("tiny/cp3", spec.base, epochs=1, train_subset=200, n_trials=4)
+    for _ in range(4):
+        S.run_trials(spec, max_trials=1)
+    record = S.summary(spec)
+    drawn = [json.dumps(t["params"], sort_keys=True) for t in record["trials"]]
+    assert len(drawn) == 4 and len(set(drawn)) == 4
+    # the seed depends on the worker and on how many trials the journal holds, and on nothing else
+    assert S.sampler_seed(spec, 0, 3) == S.sampler_seed(spec, 0, 3)
+    assert len({S.sampler_seed(spec, w, n) for w in (0, 1) for n in (0, 1, 2)}) == 6

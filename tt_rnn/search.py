@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -58,7 +59,7 @@ from .runfiles import cpu_name, process_is_gone, provenance, this_process, write
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
 from .train import train
 
-__all__ = ["SearchSpec", "SEARCHES", "suggest", "study", "run_trials", "trial_seconds", "SearchJob", "summary",
+__all__ = ["SearchSpec", "SEARCHES", "suggest", "sampler_seed", "study", "run_trials", "trial_seconds", "SearchJob", "summary",
            "selected_entry", "selection_problems", "main"]
 
 SEARCH_ROOT = "results/search"
@@ -127,16 +128,26 @@ def suggest(trial: optuna.Trial, dataset: str, base: TrainConfig | None = None) 
     return trial_changes(params, dataset)
 
 
+def sampler_seed(spec: SearchSpec, worker: int, n_existing: int) -> int:
+    """The seed of a worker's sampler: a hash of the search's seed, the worker and the number of
+    trials the journal already holds when the worker starts. Each process that joins or resumes a
+    search draws its own random numbers: with one seed for every process, a search resumed one trial
+    at a time drew the same start-up configuration again and again (an earlier version did)."""
+    return int(np.random.SeedSequence([spec.seed, worker, n_existing]).generate_state(1)[0])
+
+
 def study(spec: SearchSpec, worker: int = 0) -> optuna.Study:
-    """The search's Optuna study in its journal file (created, or loaded to resume). Each worker
-    seeds its sampler with ``spec.seed + 1000 worker``: workers sharing a journal must not draw the
-    same random start-up configurations."""
+    """The search's Optuna study in its journal file (created, or loaded to resume), its TPE
+    sampler seeded by :func:`sampler_seed`: workers sharing a journal, and workers resuming it
+    later, do not draw the same random start-up configurations."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from the sweep runner
     spec.journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(spec.journal)))
-    return optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=spec.seed + 1000 * worker, n_startup_trials=8),
-                               pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+    the_study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+    seed = sampler_seed(spec, worker, len(the_study.get_trials(deepcopy=False)))
+    the_study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
+    return the_study
 
 
 def _trial_config(spec: SearchSpec, changes: dict, key: str) -> TrainConfig:

@@ -397,9 +397,13 @@ def search_tables(folder) -> str:
         best = record.get("best") or {}
         params = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in sorted(best.get("params", {}).items()))
+        finished = [t for t in record["trials"] if t["state"] in ("COMPLETE", "PRUNED")]
+        distinct = len({json.dumps(t["params"], sort_keys=True) for t in finished})
+        repeats = f"; {distinct} distinct" if distinct < len(finished) else ""
         # by the search's format: both baselines are model pool-linear
         rows.append(f"| {FORMAT_NAMES.get(path.stem, path.stem)} | {record['n_finished']} of "
-                    f"{record['search']['n_trials']} ({states['COMPLETE']} complete, {states['PRUNED']} pruned) | "
+                    f"{record['search']['n_trials']} ({states['COMPLETE']} complete, {states['PRUNED']} pruned"
+                    f"{repeats}) | "
                     f"{_pct(best.get('value'))} | {params} | {record['status']} |")
     if not rows:
         return ""
