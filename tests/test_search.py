@@ -10,10 +10,12 @@ import sys
 import optuna
 import pytest
 
+from tt_rnn import experiments as E
 from tt_rnn import search as S
 from tt_rnn.config import TrainConfig
 from tt_rnn.runfiles import read_results, this_process
 from tt_rnn.sweep import SweepRun, run_local
+from tt_rnn.train import parameter_count
 
 
 @pytest.fixture
@@ -121,3 +123,15 @@ def test_a_search_resumed_one_trial_at_a_time_draws_new_configurations(spec):
     # the seed depends on the worker and on how many trials the journal holds, and on nothing else
     assert S.sampler_seed(spec, 0, 3) == S.sampler_seed(spec, 0, 3)
     assert len({S.sampler_seed(spec, w, n) for w in (0, 1) for n in (0, 1, 2)}) == 6
+
+
+def test_the_equal_parameter_budgets_are_where_every_format_lands_within_one_percent(monkeypatch, capsys):
+    entry = S.equal_params_entry("mnist", [300_000])
+    assert entry == {300_000: E.EQUAL_PARAMS["mnist"][300_000]}  # the committed budget, found again
+    for fmt, rank in entry[300_000].items():
+        count = parameter_count(E.selected_config(f"mnist/{fmt}").replace(rank=rank))
+        assert abs(count - 300_000) <= 0.01 * 300_000, (fmt, rank, count)
+    monkeypatch.setattr(S, "SELECTED", {k: v for k, v in E.SELECTED.items() if not k.startswith("cifar10/")})
+    assert S.main(["cifar10/", "--budgets", "80000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no format of 'cifar10' has a SELECTED entry yet" in err

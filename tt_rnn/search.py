@@ -29,6 +29,8 @@ Command line (workers run through the sweep runner's executors, :mod:`tt_rnn.swe
     python -m tt_rnn.search 'mnist/*' --dry-run           # the searches and how far they are
     python -m tt_rnn.search mnist/tt-shared --workers 2    # two worker processes on this machine
     python -m tt_rnn.search 'cifar10/*' --executor slurm --partition gpu --time 600 --gpus 1
+    python -m tt_rnn.search mnist/ --selected              # SELECTED entries of the completed searches
+    python -m tt_rnn.search mnist/ --budgets 78000 145000 300000   # an EQUAL_PARAMS entry
 
 References
 ----------
@@ -54,13 +56,13 @@ from optuna.trial import TrialState
 
 from .cli import OneLineParser
 from .config import TrainConfig
-from .experiments import BASELINES, SEARCH_FORMATS, SELECTED, search_base, trial_changes
+from .experiments import BASELINES, MODELS, SEARCH_FORMATS, SELECTED, search_base, selected_config, trial_changes
 from .runfiles import cpu_name, process_is_gone, provenance, this_process, write_json
 from .sweep import SLURM_KEYS, SweepRun, run_local, slurm_parameters, submit_slurm
-from .train import train
+from .train import parameter_count, rank_for_parameters, train
 
 __all__ = ["SearchSpec", "SEARCHES", "suggest", "sampler_seed", "study", "run_trials", "trial_seconds", "SearchJob", "summary",
-           "selected_entry", "selection_problems", "main"]
+           "selected_entry", "selection_problems", "equal_params_entry", "main"]
 
 SEARCH_ROOT = "results/search"
 TRIAL_ROOT = "runs/search"
@@ -264,6 +266,34 @@ def selected_entry(record: dict) -> dict:
     return trial_changes(record["best"]["params"], record["search"]["base"]["dataset"])
 
 
+def equal_params_entry(dataset: str, targets, spread: float = 0.15, tol: float = 0.01) -> dict[int, dict[str, int]]:
+    """An :data:`tt_rnn.experiments.EQUAL_PARAMS` entry for ``dataset``: for each target count, the
+    budget (a multiple of 1,000 within ``spread`` of the target) closest to the target at which
+    every format with a selected configuration has a rank whose count is within ``tol`` of it (or,
+    if there is none, the budget where the formats land closest together), with each format's
+    rank there (:func:`tt_rnn.train.rank_for_parameters`). A format whose count grows in large
+    steps with the rank (TT with distinct cores) decides where a budget can lie."""
+    formats = [fmt for fmt in MODELS if f"{dataset}/{fmt}" in SELECTED]
+    if not formats:
+        raise ValueError(f"no format of {dataset!r} has a SELECTED entry yet: budgets depend on the selected "
+                         "configurations (python -m tt_rnn.search DATASET/ --selected)")
+    configs = {fmt: selected_config(f"{dataset}/{fmt}") for fmt in formats}
+    entry = {}
+    for target in targets:
+        if target < 1:
+            raise ValueError(f"budget target {target!r}: must be a positive number of parameters")
+        candidates = range(int(round(target * (1 - spread), -3)), int(round(target * (1 + spread), -3)) + 1, 1000)
+
+        def worst(budget):  # the largest relative distance of a format's closest count from the budget
+            return max(abs(parameter_count(c.replace(rank=rank_for_parameters(c, budget))) - budget) / budget
+                       for c in configs.values())
+        spreads = {b: worst(b) for b in candidates}
+        within = [b for b, w in spreads.items() if w <= tol]
+        budget = min(within, key=lambda b: abs(b - target)) if within else min(spreads, key=spreads.get)
+        entry[budget] = {fmt: rank_for_parameters(c, budget) for fmt, c in configs.items()}
+    return entry
+
+
 def selection_problems(selected: dict | None = None, root=SEARCH_ROOT) -> list[str]:
     """What ties :data:`tt_rnn.experiments.SELECTED` (or ``selected``) to the search summaries in
     ``root`` (``<root>/<dataset>/<format>.json``) and does not hold, one sentence each: an entry
@@ -334,10 +364,24 @@ def main(argv=None) -> int:
                    "and run nothing")
     p.add_argument("--selected", action="store_true", help="print the SELECTED entry (tt_rnn.experiments) of each "
                    "completed search, from its summary, and run nothing")
+    p.add_argument("--budgets", type=int, nargs="+", metavar="N", help="print the EQUAL_PARAMS entry "
+                   "(tt_rnn.experiments) of the data set named by the pattern, at budgets near these parameter "
+                   "counts, from the selected configurations, and run nothing")
     for key in SLURM_KEYS:
         p.add_argument("--" + key.replace("_", "-"), type=SLURM_KEYS[key], help=f"SLURM {key} (with --executor slurm)")
     args = p.parse_args(argv)
     try:
+        if args.budgets:
+            dataset = args.pattern.split("/")[0]
+            entry = equal_params_entry(dataset, args.budgets)
+            for budget, ranks in entry.items():
+                counts = ", ".join(f"{fmt} {parameter_count(selected_config(f'{dataset}/{fmt}').replace(rank=r)):,}"
+                                   for fmt, r in ranks.items())
+                print(f"# {budget:,}: {counts}")
+            print(f"\"{dataset}\": {{" + ",\n            ".join(
+                f"{b:_}: {{" + ", ".join(f"\"{f}\": {r}" for f, r in ranks.items()) + "}" for b, ranks in entry.items())
+                + "},")
+            return 0
         specs = _select(args.pattern)
         if args.summarise:
             for spec in specs:
