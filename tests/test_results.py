@@ -413,3 +413,14 @@ def test_the_readme_figure_is_drawn_from_the_results_files(tmp_path, monkeypatch
 def test_readme_is_short():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; details belong in docs/"
+
+
+def test_results_files_keep_arrays_of_numbers_on_one_line(tmp_path):
+    # a final run stores 10,000 test predictions: one line, not 10,000; strings are never touched
+    obj = {"test_predictions": {"predicted": list(range(10)) * 3, "acc": 0.5}, "val_curve": [0.1, 2.5e-07, -3],
+           "note": "[1,\n 2]", "nested": [[1, 2], [3]], "mixed": [1, "x"], "empty": []}
+    write_json(obj, tmp_path / "r.json")
+    text = (tmp_path / "r.json").read_text()
+    assert json.loads(text) == obj
+    assert '"predicted": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1,' in text and '"val_curve": [0.1, 2.5e-07, -3]' in text
+    assert '"mixed": [\n' in text  # an array that is not all numbers keeps one item per line
