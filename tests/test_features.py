@@ -45,3 +45,23 @@ def test_without_constant_the_map_is_unchanged(kind):
 def test_constant_feature_needs_two_features(kind):
     with pytest.raises(ValueError, match="constant_feature=True needs m >= 2.*m = 1"):
         make_feature_map(kind, 4, 3, 1, constant_feature=True, **KW[kind])
+
+
+@pytest.mark.parametrize("kind, patch, channels, size", [("conv", 8, 3, 32), ("mlp", 7, 1, 28), ("cnn", 32, 3, 32)])
+def test_the_memory_layout_changes_no_value(kind, patch, channels, size):
+    # channels-last is a layout: the same features and gradients up to rounding
+    torch.manual_seed(0)
+    module = make_feature_map(kind, patch, channels, 16, hidden=8)
+    images = torch.randn(4, channels, size, size)
+    outputs, grads = [], []
+    for layout in (False, True):
+        module.channels_last = layout
+        module.zero_grad()
+        out = module(images)
+        out.square().sum().backward()
+        outputs.append(out.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in module.parameters()]))
+    assert outputs[1].shape == outputs[0].shape
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    # sums in another order: compare the gradient as a whole (an entry near zero has no relative precision)
+    assert (grads[1] - grads[0]).norm() <= 1e-5 * grads[0].norm()
