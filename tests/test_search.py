@@ -135,3 +135,11 @@ def test_the_equal_parameter_budgets_are_where_every_format_lands_within_one_per
     assert S.main(["cifar10/", "--budgets", "80000"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no format of 'cifar10' has a SELECTED entry yet" in err
+
+
+def test_the_pruner_waits_half_a_trial_and_a_name_selects_only_itself(spec):
+    assert spec.prune_after == 1 and S.SearchSpec("x/y", spec.base, epochs=10, train_subset=None, n_trials=1).prune_after == 5
+    assert S.study(spec).pruner._n_warmup_steps == spec.prune_after
+    assert all(s.prune_after == s.epochs // 2 for s in S.SEARCHES.values())
+    assert [s.name for s in S._select("cifar10/tt")] == ["cifar10/tt"]  # not also cifar10/tt-shared
+    assert {s.name for s in S._select("cifar10/tt*")} == {"cifar10/tt", "cifar10/tt-shared"}

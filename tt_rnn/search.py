@@ -14,7 +14,10 @@ search: trial runs have ``evaluate_test = False``.
   onto the run, the same mapping that turns each search's best trial into its selected
   configuration (:data:`tt_rnn.experiments.SELECTED`, the final runs).
 * Optuna's TPE sampler (seeded) proposes configurations; a median pruner stops a trial whose
-  validation accuracy after an epoch is below the median of earlier trials at that epoch.
+  validation accuracy after an epoch is below the median of earlier trials at that epoch, from
+  half the trial's epochs on (``prune_after``): before that the learning-rate warm-up, not the
+  configuration, decides the ranking (a pruner active from the first epoch stopped two thirds of
+  an earlier search's trials there: the slow starters, among them every near-identity start).
 * The study lives in a journal file, ``results/search/<name>.journal``, that several workers can
   share (on one machine, or a cluster's shared disk): a search resumes where it stopped, and every
   trial is recorded. ``results/search/<name>.json`` summarises it (each trial's parameters,
@@ -78,10 +81,16 @@ class SearchSpec:
     train_subset: int | None    # training images per trial (after the validation split)
     n_trials: int
     seed: int = 0               # seed of the sampler (trials train with base.seed)
+    prune_after: int | None = None  # epochs before the pruner may stop a trial (default: half the epochs)
+
+    def __post_init__(self):
+        if self.prune_after is None:
+            object.__setattr__(self, "prune_after", self.epochs // 2)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "base": dataclasses.asdict(self.base), "epochs": self.epochs,
-                "train_subset": self.train_subset, "n_trials": self.n_trials, "seed": self.seed}
+                "train_subset": self.train_subset, "n_trials": self.n_trials, "seed": self.seed,
+                "prune_after": self.prune_after}
 
     @property
     def journal(self) -> Path:
@@ -146,7 +155,8 @@ def study(spec: SearchSpec, worker: int = 0) -> optuna.Study:
     spec.journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(spec.journal)))
     the_study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True,
-                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
+                                                                       n_warmup_steps=spec.prune_after))
     seed = sampler_seed(spec, worker, len(the_study.get_trials(deepcopy=False)))
     the_study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
     return the_study
@@ -345,7 +355,9 @@ class SearchJob:
 # ----------------------------------------------------------------------------- command line
 
 def _select(pattern: str) -> list[SearchSpec]:
-    names = [n for n in SEARCHES if n == pattern or n.startswith(pattern) or fnmatch.fnmatchcase(n, pattern)]
+    if pattern in SEARCHES:  # a name is itself only ("cifar10/tt" is not "cifar10/tt-shared")
+        return [SEARCHES[pattern]]
+    names = [n for n in SEARCHES if n.startswith(pattern) or fnmatch.fnmatchcase(n, pattern)]
     if not names:
         raise ValueError(f"no search matches {pattern!r}; searches: {', '.join(SEARCHES)}")
     return [SEARCHES[n] for n in names]
