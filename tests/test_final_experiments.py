@@ -31,8 +31,20 @@ FINAL_CHANGES = {"epochs", "train_subset", "patience", "save_predictions", "seed
 # ----------------------------------------------------------------------------- selected configurations
 
 def test_every_selected_configuration_is_the_best_trial_of_its_completed_search():
+    # the committed entries against the committed summaries: every completed search has its entry,
+    # every entry is its completed search's best trial
     assert S.selection_problems(E.SELECTED, SEARCH_ROOT) == []
-    assert {"mnist/tt-shared", "mnist/tt", "mnist/ht", "mnist/cp"} <= set(E.SELECTED)
+
+
+# the trial parameters that map onto the fixture's mnist/tt entry (tests/conftest.py)
+TT_PARAMS = {"init": "identity", "lr": 0.0007358980360455339, "weight_decay": 0.002, "dropout": 0.2, "m": 64,
+             "init_noise": 1.0, "features": "mlp", "augment": "shift"}
+
+
+def _completed(name: str, params: dict, number: int = 27) -> dict:
+    """A completed search summary of ``name`` whose best trial drew ``params``."""
+    return {"search": S.SEARCHES[name].to_dict(), "status": "completed", "n_finished": 30, "trials": [],
+            "best": {"number": number, "state": "COMPLETE", "value": 0.98, "params": params}}
 
 
 def _summaries(root: Path, records: dict) -> Path:
@@ -42,8 +54,8 @@ def _summaries(root: Path, records: dict) -> Path:
     return root
 
 
-def test_a_selection_that_is_not_the_best_trial_or_from_an_unfinished_search_is_an_error(tmp_path):
-    record = json.loads((SEARCH_ROOT / "mnist/tt.json").read_text())
+def test_a_selection_that_is_not_the_best_trial_or_from_an_unfinished_search_is_an_error(tmp_path, selection):
+    record = _completed("mnist/tt", TT_PARAMS)
     root = _summaries(tmp_path, {"mnist/tt": record})
     assert S.selection_problems({"mnist/tt": E.SELECTED["mnist/tt"]}, root) == []
     # an entry that differs from the best trial, naming the field
@@ -61,24 +73,36 @@ def test_a_selection_that_is_not_the_best_trial_or_from_an_unfinished_search_is_
         S.selected_entry(incomplete)
 
 
-def test_the_selected_configuration_is_the_searched_one_with_the_best_trials_changes():
-    for name in E.SELECTED:
-        record = json.loads((SEARCH_ROOT / f"{name}.json").read_text())
-        searched = E.selected_config(name)
-        stored_base = record["search"]["base"]
-        # the base the search trained is the one the final runs start from
-        assert experiment_fields(stored_base) == experiment_fields(E.search_base(*name.split("/")))
-        trial = S._trial_config(S.SEARCHES[name], E.trial_changes(record["best"]["params"], stored_base["dataset"]),
-                                "trial")
-        for seed in E.FINAL_SEEDS:
-            final = E.get(E.final_names(name.split("/")[0])[name.split("/")[1]][seed])
-            differ = {k for k, v in experiment_fields(final).items() if experiment_fields(trial)[k] != v}
-            assert differ <= FINAL_CHANGES, (name, differ)
-            assert experiment_fields(final) == experiment_fields(E.final_config(name, seed)) and final.seed == seed
-        assert searched.rank == E.SEARCH_RANK == record["search"]["base"]["rank"]
+def _check_selection(name: str, record: dict) -> None:
+    """The final runs of ``name`` are its search's trial configuration with the best trial's
+    parameters, changed only in what a final run changes."""
+    searched = E.selected_config(name)
+    stored_base = record["search"]["base"]
+    # the base the search trained is the one the final runs start from
+    assert experiment_fields(stored_base) == experiment_fields(E.search_base(*name.split("/")))
+    trial = S._trial_config(S.SEARCHES[name], E.trial_changes(record["best"]["params"], stored_base["dataset"]),
+                            "trial")
+    for seed in E.FINAL_SEEDS:
+        final = E.get(E.final_names(name.split("/")[0])[name.split("/")[1]][seed])
+        differ = {k for k, v in experiment_fields(final).items() if experiment_fields(trial)[k] != v}
+        assert differ <= FINAL_CHANGES, (name, differ)
+        assert experiment_fields(final) == experiment_fields(E.final_config(name, seed)) and final.seed == seed
+    assert searched.rank == E.SEARCH_RANK == record["search"]["base"]["rank"]
 
 
-def test_the_final_runs_choose_on_validation_and_keep_their_test_predictions():
+def test_the_selected_configurations_are_the_searched_ones_with_the_best_trials_changes():
+    for name in E.SELECTED:  # the committed ones
+        _check_selection(name, json.loads((SEARCH_ROOT / f"{name}.json").read_text()))
+
+
+def test_a_selection_defines_final_runs_that_change_only_the_budget(selection):
+    _check_selection("mnist/tt", _completed("mnist/tt", TT_PARAMS))
+    wrong = {**TT_PARAMS, "dropout": 0.0}  # a best trial that is not the entry
+    with pytest.raises(AssertionError):
+        _check_selection("mnist/tt", _completed("mnist/tt", wrong))
+
+
+def test_the_final_runs_choose_on_validation_and_keep_their_test_predictions(selection):
     finals = E.group("mnist/final/")
     assert len(finals) == len(E.FINAL_SEEDS) * sum(name.startswith("mnist/") for name in E.SELECTED)
     for name, config in finals.items():
@@ -123,7 +147,7 @@ def test_an_equal_parameter_run_has_the_rank_closest_to_its_budget(dataset, budg
     assert parameter_count(config.replace(rank=1)) < 0.5 * budget
 
 
-def test_the_equal_parameter_runs_are_the_final_runs_at_another_rank():
+def test_the_equal_parameter_runs_are_the_final_runs_at_another_rank(selection):
     budgets = E.equal_params_names("mnist")
     assert set(budgets) == set(E.EQUAL_PARAMS["mnist"]) and len(budgets) == 3
     assert len(E.group("mnist/equal_params/")) == 3 * len(E.MODELS) * len(E.FINAL_SEEDS)
@@ -213,7 +237,7 @@ def _rows(text: str) -> dict[str, list[str]]:
             if line.startswith("| ") and len(cells := line.split("|")) > 3}
 
 
-def test_the_final_report_gives_means_intervals_and_paired_tests(tmp_path):
+def test_the_final_report_gives_means_intervals_and_paired_tests(tmp_path, selection):
     _final_group(tmp_path)
     text = final_tables(tmp_path / "mnist" / "final", n_resamples=500)
     rows = _rows(text)
@@ -239,7 +263,7 @@ def test_the_final_report_gives_means_intervals_and_paired_tests(tmp_path):
     assert "not significant" in lines["- TT (distinct cores) > HT (deep)"]
 
 
-def test_holm_runs_over_the_pairs_of_each_seed(tmp_path):
+def test_holm_runs_over_the_pairs_of_each_seed(tmp_path, selection):
     _final_group(tmp_path)
     groups = [collect(E.final_names("mnist")[fmt], fmt, tmp_path) for fmt in ("tt", "ht", "cp")]
     pairs = compare(groups, n_resamples=200)
@@ -253,7 +277,7 @@ def test_holm_runs_over_the_pairs_of_each_seed(tmp_path):
     assert (tt_ht["low"], tt_ht["high"]) == pytest.approx((boot.low, boot.high))
 
 
-def test_a_partial_group_is_reported_with_its_missing_runs(tmp_path):
+def test_a_partial_group_is_reported_with_its_missing_runs(tmp_path, selection):
     _final_group(tmp_path, formats=("tt", "ht"))
     (tmp_path / "mnist/final/ht_s2.json").unlink()
     _write_run(tmp_path, "mnist/final/ht_s1", status="running")
@@ -271,7 +295,7 @@ def test_a_partial_group_is_reported_with_its_missing_runs(tmp_path):
     assert "follow once two formats have completed runs" in empty
 
 
-def test_a_completed_run_without_predictions_is_an_error_naming_the_file(tmp_path):
+def test_a_completed_run_without_predictions_is_an_error_naming_the_file(tmp_path, selection):
     _final_group(tmp_path)
     path = _write_run(tmp_path, "mnist/final/cp_s1", WRONG["cp"][1], predictions=False)
     with pytest.raises(ResultsFileError, match=r"mnist/final/cp_s1\.json is completed but has no test_predictions"):
@@ -290,7 +314,7 @@ def test_a_completed_run_without_predictions_is_an_error_naming_the_file(tmp_pat
     assert path.is_file()
 
 
-def test_the_equal_parameter_report_and_the_searches_not_finished(tmp_path):
+def test_the_equal_parameter_report_and_the_searches_not_finished(tmp_path, selection):
     budgets = E.equal_params_names("mnist")
     small = min(budgets)
     for fmt, names in budgets[small].items():
@@ -324,7 +348,7 @@ def test_the_docs_have_the_generated_blocks():
             assert f"<!-- results:{key} -->" in text and f"<!-- /results:{key} -->" in text, (page, key)
 
 
-def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_dir):
+def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_dir, selection):
     """Two tiny final runs trained on the synthetic data (seconds), then reported."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     for fmt in ("tt", "ht"):
@@ -344,7 +368,7 @@ def test_the_report_reads_what_training_writes(tmp_path, monkeypatch, fake_data_
     assert "(200 images × 1 seed)" in line and "Holm over 1 pairs: seed 0" in line
 
 
-def test_the_equal_parameter_curves_draw_the_means_and_intervals_of_the_completed_runs(tmp_path):
+def test_the_equal_parameter_curves_draw_the_means_and_intervals_of_the_completed_runs(tmp_path, selection):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -368,7 +392,7 @@ def test_the_equal_parameter_curves_draw_the_means_and_intervals_of_the_complete
     plt.close(fig)
 
 
-def test_the_baselines_are_reported_with_the_formats_at_the_budget_nearest_their_size(tmp_path, monkeypatch):
+def test_the_baselines_are_reported_with_the_formats_at_the_budget_nearest_their_size(tmp_path, monkeypatch, selection):
     budgets = E.equal_params_names("mnist")
     small = min(budgets)
     for fmt, names in budgets[small].items():

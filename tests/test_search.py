@@ -125,9 +125,9 @@ def test_a_search_resumed_one_trial_at_a_time_draws_new_configurations(spec):
     assert len({S.sampler_seed(spec, w, n) for w in (0, 1) for n in (0, 1, 2)}) == 6
 
 
-def test_the_equal_parameter_budgets_are_where_every_format_lands_within_one_percent(monkeypatch, capsys):
+def test_the_equal_parameter_budgets_are_where_every_format_lands_within_one_percent(monkeypatch, capsys, selection):
     entry = S.equal_params_entry("mnist", [300_000])
-    assert entry == {300_000: E.EQUAL_PARAMS["mnist"][300_000]}  # the committed budget, found again
+    assert entry == {300_000: E.EQUAL_PARAMS["mnist"][300_000]}  # the fixture's budget, found again
     for fmt, rank in entry[300_000].items():
         count = parameter_count(E.selected_config(f"mnist/{fmt}").replace(rank=rank))
         assert abs(count - 300_000) <= 0.01 * 300_000, (fmt, rank, count)

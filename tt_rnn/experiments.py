@@ -25,7 +25,8 @@ __all__ = ["EXPERIMENTS", "get", "group", "select", "quick", "MNIST_SWEEP", "MNI
            "SWEEP_EPOCHS", "MNIST_CONVERGED_SWEEP", "CIFAR10_CONVERGED_SWEEP", "SEARCH_BASES", "SEARCH_RANK",
            "BASELINES", "SEARCH_FORMATS", "TRIAL_PARAMS", "search_base", "trial_changes", "SELECTED",
            "FINAL_BUDGET", "FINAL_SEEDS", "EQUAL_PARAMS", "EQUAL_PARAMS_TRAINING", "IMAGE_SIZE", "selected_config",
-           "final_config", "comparison_config", "final_names", "baseline_names",
+           "final_config", "comparison_config", "final_names", "baseline_names", "selected_runs",
+           "refresh_selected_runs",
            "equal_params_names"]
 
 MODELS = ("tt-shared", "tt", "ht", "cp")
@@ -341,18 +342,8 @@ EXPERIMENTS.update(_named(name, EXPERIMENTS[f"{study}/{probe}_s{seed}"].replace(
 # completed search has an entry and that no incomplete search has one. A search's final and
 # equal-parameter runs exist once its entry does: adding a search's selection is one entry here.
 SELECTED: dict[str, dict] = {
-    # best of 30 trials (trial 19): val. acc. 97.62 % after 8 epochs on 20,000 images, rank 32
-    "mnist/tt-shared": dict(lr=0.005439081055460673, weight_decay=0.0001, dropout=0.0, m=32, augment="shift",
-                            init="random", constant_feature=False, features="mlp", hidden=256),
-    # trial 27: 98.44 %
-    "mnist/tt": dict(lr=0.0007358980360455339, weight_decay=0.002, dropout=0.2, m=64, augment="shift",
-                     init="identity", constant_feature=True, init_noise=1.0, features="mlp", hidden=256),
-    # trial 11: 98.12 %
-    "mnist/ht": dict(lr=0.00912196873641691, weight_decay=0.002, dropout=0.0, m=64, augment="none",
-                     init="identity", constant_feature=True, init_noise=0.5, features="mlp", hidden=256),
-    # trial 24: 97.70 %
-    "mnist/cp": dict(lr=0.00688098964857193, weight_decay=0.002, dropout=0.2, m=64, augment="none",
-                     init="identity", constant_feature=True, init_noise=4.0, features="mlp", hidden=256),
+    # Empty until the searches are completed (the first MNIST searches, whose pruner stopped up to
+    # two thirds of a search's trials in their first two epochs, are in the history: docs/protocol.md).
 }
 # The final runs: the selected configuration on the whole training set less the searches'
 # validation split (val_size 5,000, split_seed 0: 55,000 MNIST images), early-stopped on
@@ -374,11 +365,10 @@ FINAL_SEEDS = (0, 1, 2)
 # Formats at equal total parameter counts (feature map included): each format's selected
 # configuration at the rank whose count is closest to the budget (tt_rnn.train.rank_for_parameters;
 # tests/test_final_experiments.py checks every rank against it and every count to within 2 % of
-# its budget), the finals' training rule and seeds. MNIST budgets: the smallest lies above every
-# feature map alone (21,866 parameters with m = 32, 30,410 with m = 64) and near the selected
-# rank-32 models of the shared core (65,568), HT (76,927) and CP (62,591) and the CNN baseline;
-# all three are where TT with distinct cores, whose count grows by about 2 d m r per rank, lands
-# within 1 % (ranks 7, 11 and 17); the other formats land within 1.1 %.
+# its budget), the finals' training rule and seeds. The budgets lie near 78,000 (about the CNN
+# baseline and the rank-32 models of the shared core, HT and CP), 145,000 and 300,000 parameters,
+# where TT with distinct cores, whose count grows by about 2 d m r per rank, and every other format
+# land within 1 % (python -m tt_rnn.search DATASET/ --budgets 78000 145000 300000 prints the entry).
 # How the equal-parameter runs and the baselines train (changes to the final runs' training).
 # MNIST: as the final runs. CIFAR-10: at the searches' per-trial budget (10 epochs on 20,000 of the
 # 45,000 training images, the same validation split), because the final runs' budget (up to 80
@@ -387,9 +377,7 @@ FINAL_SEEDS = (0, 1, 2)
 # tables say which budget each comparison had.
 EQUAL_PARAMS_TRAINING = {"mnist": {}, "cifar10": dict(epochs=10, patience=None, train_subset=20000)}
 EQUAL_PARAMS: dict[str, dict[int, dict[str, int]]] = {
-    "mnist": {78_000: {"tt-shared": 37, "tt": 7, "ht": 33, "cp": 47},
-              145_000: {"tt-shared": 57, "tt": 11, "ht": 61, "cp": 112},
-              300_000: {"tt-shared": 88, "tt": 17, "ht": 107, "cp": 262}},
+    # python -m tt_rnn.search DATASET/ --budgets 78000 145000 300000, once DATASET's searches are selected
 }
 
 
@@ -449,15 +437,33 @@ def equal_params_names(dataset: str) -> dict[int, dict[str, dict[int, str]]]:
             for budget, ranks in EQUAL_PARAMS.get(dataset, {}).items()}
 
 
-EXPERIMENTS.update(_named(name, final_config(f"{dataset}/{fmt}", seed))
-                   for dataset in SEARCH_FORMATS for fmt, names in final_names(dataset).items()
-                   if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
-EXPERIMENTS.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed))
-                   for dataset in SEARCH_FORMATS for fmt, names in baseline_names(dataset).items()
-                   if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
-EXPERIMENTS.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
-                   for dataset in EQUAL_PARAMS for budget, formats in equal_params_names(dataset).items()
-                   for fmt, names in formats.items() for seed, name in names.items())
+SELECTED_GROUPS = ("final", "baselines", "equal_params")  # the groups defined by SELECTED and EQUAL_PARAMS
+
+
+def selected_runs() -> dict[str, TrainConfig]:
+    """The named experiments that :data:`SELECTED` and :data:`EQUAL_PARAMS` define: the final runs,
+    the baselines' runs and the equal-parameter runs of every search that has an entry."""
+    runs = dict(_named(name, final_config(f"{dataset}/{fmt}", seed))
+                for dataset in SEARCH_FORMATS for fmt, names in final_names(dataset).items()
+                if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
+    runs.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed))
+                for dataset in SEARCH_FORMATS for fmt, names in baseline_names(dataset).items()
+                if f"{dataset}/{fmt}" in SELECTED for seed, name in names.items())
+    runs.update(_named(name, comparison_config(f"{dataset}/{fmt}", seed, EQUAL_PARAMS[dataset][budget][fmt]))
+                for dataset in EQUAL_PARAMS for budget, formats in equal_params_names(dataset).items()
+                for fmt, names in formats.items() for seed, name in names.items())
+    return runs
+
+
+def refresh_selected_runs() -> None:
+    """Redefine the experiments of :func:`selected_runs` in :data:`EXPERIMENTS` after
+    :data:`SELECTED` or :data:`EQUAL_PARAMS` changed (tests install a selection of their own)."""
+    for name in [n for n in EXPERIMENTS if n.split("/")[1:2] and n.split("/")[1] in SELECTED_GROUPS]:
+        del EXPERIMENTS[name]
+    EXPERIMENTS.update(selected_runs())
+
+
+EXPERIMENTS.update(selected_runs())
 
 
 def get(name: str) -> TrainConfig:

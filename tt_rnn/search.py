@@ -17,7 +17,7 @@ search: trial runs have ``evaluate_test = False``.
   validation accuracy after an epoch is below the median of earlier trials at that epoch, from
   half the trial's epochs on (``prune_after``): before that the learning-rate warm-up, not the
   configuration, decides the ranking (a pruner active from the first epoch stopped two thirds of
-  an earlier search's trials there: the slow starters, among them every near-identity start).
+  an earlier search's trials in their first two epochs: the slow starters, every near-identity start among them).
 * The study lives in a journal file, ``results/search/<name>.journal``, that several workers can
   share (on one machine, or a cluster's shared disk): a search resumes where it stopped, and every
   trial is recorded. ``results/search/<name>.json`` summarises it (each trial's parameters,
