@@ -143,3 +143,14 @@ def test_the_pruner_waits_half_a_trial_and_a_name_selects_only_itself(spec):
     assert all(s.prune_after == s.epochs // 2 for s in S.SEARCHES.values())
     assert [s.name for s in S._select("cifar10/tt")] == ["cifar10/tt"]  # not also cifar10/tt-shared
     assert {s.name for s in S._select("cifar10/tt*")} == {"cifar10/tt", "cifar10/tt-shared"}
+
+
+def test_a_command_can_start_its_workers_at_another_index(spec, monkeypatch, capsys):
+    # two commands on the same search at once need different worker indices (different samplers)
+    monkeypatch.setitem(S.SEARCHES, spec.name, spec)
+    assert S.main([spec.name, "--first-worker", "3", "--max-trials", "1", "--max-parallel", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"{spec.name}#3" in out and f"{spec.name}#0" not in out
+    assert S.main([spec.name, "--first-worker", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--first-worker -1" in err

@@ -31,6 +31,7 @@ Command line (workers run through the sweep runner's executors, :mod:`tt_rnn.swe
 
     python -m tt_rnn.search 'mnist/*' --dry-run           # the searches and how far they are
     python -m tt_rnn.search mnist/tt-shared --workers 2    # two worker processes on this machine
+    python -m tt_rnn.search mnist/tt-shared --first-worker 1   # beside a command with worker 0
     python -m tt_rnn.search 'cifar10/*' --executor slurm --partition gpu --time 600 --gpus 1
     python -m tt_rnn.search mnist/ --selected              # SELECTED entries of the completed searches
     python -m tt_rnn.search mnist/ --budgets 78000 145000 300000   # an EQUAL_PARAMS entry
@@ -368,6 +369,8 @@ def main(argv=None) -> int:
                       "validation split (Optuna, journal storage in results/search/).")
     p.add_argument("pattern", help="a search name (mnist/tt-shared), a prefix (mnist/) or a glob")
     p.add_argument("--workers", type=int, default=1, help="worker processes per search (default 1)")
+    p.add_argument("--first-worker", type=int, default=0, help="index of the first worker (default 0): give "
+                   "commands that work on the same search at the same time different indices")
     p.add_argument("--max-trials", type=int, help="trials per worker at most (default: until the search is done)")
     p.add_argument("--executor", choices=("local", "slurm"), default="local", help="where workers run")
     p.add_argument("--max-parallel", type=int, default=2, help="workers at a time (default 2)")
@@ -421,10 +424,12 @@ def main(argv=None) -> int:
                 print(f"{spec.name}: {done} of {spec.n_trials} trials finished ({spec.epochs} epochs on "
                       f"{spec.train_subset} images each) -> {spec.summary_path}")
             return 0
-        if args.workers < 1:
-            raise ValueError(f"--workers {args.workers}: must be >= 1")
+        if args.workers < 1 or args.first_worker < 0:
+            raise ValueError(f"--workers {args.workers} --first-worker {args.first_worker}: need workers >= 1 and "
+                             "first worker >= 0")
+        workers = range(args.first_worker, args.first_worker + args.workers)
         runs = [SweepRun(f"search/{spec.name}#{w}", spec.base, job=SearchJob(spec, args.max_trials, w))
-                for spec in specs for w in range(args.workers)]
+                for spec in specs for w in workers]
         if args.executor == "slurm":
             options = {k: getattr(args, k) for k in SLURM_KEYS if getattr(args, k) is not None}
             report = submit_slurm(runs, slurm_parameters(options, args.max_parallel), Path("runs/search-logs"))
