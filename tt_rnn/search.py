@@ -414,7 +414,7 @@ def main(argv=None) -> int:
                           "trials finished; no entry")
                     continue
                 entry = selected_entry(record)
-                print(f"# best of {spec.n_trials} trials (trial {record['best']['number']}): val. acc. "
+                print(f"# best of {record['n_finished']} trials (trial {record['best']['number']}): val. acc. "
                       f"{100 * record['best']['value']:.2f} %\n\"{spec.name}\": dict("
                       + ", ".join(f"{k}={v!r}" for k, v in entry.items()) + "),")
             return 0
