@@ -408,9 +408,11 @@ def search_tables(folder) -> str:
     if not rows:
         return ""
     first = json.loads(sorted(Path(folder).glob("*.json"))[0].read_text())["search"]
+    pruning = (f", pruned from epoch {first['prune_after']} on when below the median" if "prune_after" in first
+               else "")
     head = (f"Per-format searches on the validation split ({first['base']['val_size']:,} images; trials of "
-            f"{first['epochs']} epochs on {first['train_subset']:,} training images, rank {first['base']['rank']}; "
-            "best validation accuracy over a trial's epochs; the test set is not read):")
+            f"{first['epochs']} epochs on {first['train_subset']:,} training images, rank {first['base']['rank']}"
+            f"{pruning}; best validation accuracy over a trial's epochs; the test set is not read):")
     return "\n".join([head, "", "| format | trials | best val. acc. (%) | best configuration | status |",
                       "|---|---|---|---|---|", *rows])
 
