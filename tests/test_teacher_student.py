@@ -14,8 +14,9 @@ from tt_rnn.networks import CPNetwork, TTNetwork
 from tt_rnn.rank import w_tensor
 from tt_rnn.sweep import plan_configs, run_local
 from tt_rnn.teacher_student import (TeacherStudentConfig, best_cp_approximation, cp_ranks_for, fit_classifier,
-                                    fit_student, load_results, make_student, one_hot_features, run_experiment,
-                                    sampled_inputs, skip_reason, table_inputs, table_sse, train_with_lr_selection)
+                                    distinct_rows, fit_student, load_results, make_student, one_hot_features,
+                                    run_experiment, sampled_inputs, skip_reason, table_inputs, table_sse,
+                                    train_with_lr_selection)
 from tt_rnn.teacher_student_analysis import (epsilon_rank, error_by_rank_markdown, fraction_reaching, rank_needed,
                                              teacher_student_tables)
 from tt_rnn.teachers import certified_cp_lower_bound, make_teacher
@@ -204,6 +205,18 @@ def test_sampled_inputs_are_distinct_disjoint_and_nested():
     with pytest.raises(ValueError, match="1300 distinct inputs asked for, but n\\^d = 1024"):
         sampled_inputs(2, 10, 300, 1000, 0)
 
+
+
+def test_distinct_rows_draws_again_until_enough_rows_are_distinct():
+    # all 8 rows of {0,1}^3: the first batch of 16 draws almost surely repeats some, so this
+    # needs the redraw loop (a single batch would return fewer rows)
+    for seed in range(20):
+        rows = distinct_rows(np.random.default_rng(seed), 2, 3, 8)
+        assert rows.shape == (8, 3) and len({tuple(r) for r in rows}) == 8
+    first = distinct_rows(np.random.default_rng(0), 3, 40, 100)
+    assert np.array_equal(first, distinct_rows(np.random.default_rng(0), 3, 40, 100))
+    with pytest.raises(ValueError, match="count = 9 distinct rows asked for, but n\\^d = 8"):
+        distinct_rows(np.random.default_rng(0), 2, 3, 9)
 
 def test_a_classifier_teacher_extends_the_regression_teacher_of_its_seed():
     for family, r, d in (("tt-shared", 3, 6), ("tt", 3, 6), ("ht", 3, 4), ("cp", 4, 6)):

@@ -273,11 +273,23 @@ def sampled_inputs(n: int, d: int, n_test: int, n_train: int, seed) -> tuple[np.
     if total < 2 ** 62:
         codes = rng.choice(total, size=n_test + n_train, replace=False)
         digits = np.stack(np.unravel_index(codes, (n,) * d), axis=1)
-    else:  # draw rows, drop repeats (vanishingly rare at this size), keep the first occurrences
-        rows = rng.integers(0, n, size=(2 * (n_test + n_train), d))
-        _, first = np.unique(rows, axis=0, return_index=True)
-        digits = rows[np.sort(first)][: n_test + n_train]
+    else:  # n^d does not fit an int64 code: draw rows instead (repeats vanishingly rare at this size)
+        digits = distinct_rows(rng, n, d, n_test + n_train)
     return digits[:n_test], digits[n_test:]
+
+
+def distinct_rows(rng: np.random.Generator, n: int, d: int, count: int) -> np.ndarray:
+    """``count`` distinct rows ``(count, d)`` of ``{0..n-1}^d`` in the order first drawn: rows are
+    drawn uniformly in batches, repeats dropped, until ``count`` distinct ones are in hand (uniform
+    without replacement). ``count`` must not exceed ``n^d``."""
+    if count > n ** d:
+        raise ValueError(f"count = {count} distinct rows asked for, but n^d = {n ** d}")
+    rows = np.empty((0, d), dtype=np.int64)
+    while len(rows) < count:
+        rows = np.concatenate([rows, rng.integers(0, n, size=(2 * (count - len(rows)), d))])
+        _, first = np.unique(rows, axis=0, return_index=True)
+        rows = rows[np.sort(first)]
+    return rows[:count]
 
 
 def continuous_features(x: np.ndarray) -> torch.Tensor:
